@@ -162,7 +162,9 @@ class Contract(BaseModel):
                 f"row check {check.rule!r} names unknown field {n!r}" for n in check.fields if n not in known
             ]
         published = [f.published_name for f in self.fields]
-        problems += [f"published column {p!r} appears twice" for p in set(published) if published.count(p) > 1]
+        problems += [
+            f"published column {p!r} appears twice" for p in set(published) if published.count(p) > 1
+        ]
         for f in self.fields:
             try:
                 f.published_type  # noqa: B018 - validates rule against type
@@ -200,7 +202,9 @@ class Contract(BaseModel):
     def published_schema(self) -> pa.Schema:
         """Schema of the shared table and of what consumers receive, after masking."""
         fields = [
-            pa.field(f.published_name, f.published_type, nullable=not f.required or f.mask.rule is MaskRule.NULL)
+            pa.field(
+                f.published_name, f.published_type, nullable=not f.required or f.mask.rule is MaskRule.NULL
+            )
             for f in self.fields
         ]
         fields.append(pa.field(BATCH_ID_COLUMN, pa.string(), nullable=False))
@@ -213,7 +217,9 @@ class Contract(BaseModel):
         from pyiceberg.table.name_mapping import MappedField, NameMapping
 
         arrow = self.published_schema()
-        mapping = NameMapping([MappedField(field_id=i + 1, names=[f.name]) for i, f in enumerate(arrow)])
+        mapping = NameMapping(
+            [MappedField.model_validate({"field-id": i + 1, "names": [f.name]}) for i, f in enumerate(arrow)]
+        )
         schema: Schema = pyarrow_to_schema(arrow, name_mapping=mapping)
         ids = [schema.find_field(k).field_id for k in self.published_keys]
         return Schema(*schema.fields, identifier_field_ids=ids)
@@ -231,7 +237,7 @@ class Contract(BaseModel):
         required: list[str] = []
         by_published = {f.published_name: f for f in self.fields}
         for field in self.published_schema():
-            spec = dict(json_types[field.type])
+            spec: dict[str, Any] = dict(json_types[field.type])
             source = by_published.get(field.name)
             if source is not None:
                 spec["description"] = f"{source.description.zh} / {source.description.en}"

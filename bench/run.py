@@ -1,0 +1,142 @@
+"""Benchmarks, each figure beside its baseline timed in the same run.
+
+``hub run population`` over N rows (default 1M) read from PostgreSQL, against a raw bulk
+export of the same table and columns (``COPY (SELECT ...) TO STDOUT``), the floor any
+pipeline reading that table has to pay. Prints rows/s and peak memory of both, and writes
+``bench/results/<time>.json``.
+
+    make bench                      # 1,000,000 rows
+    BENCH_ROWS=200000 make bench    # quicker
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+console = Console()
+POSTGRES = os.environ.get("HUB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TABLE = "bench_population_registry"
+
+
+def _child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a command; return (seconds, peak RSS MiB of that child, its output)."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as sink:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        sink.seek(0)
+        out = sink.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def _copy_baseline(columns: list[str]) -> tuple[float, float, int]:
+    """COPY the same columns to a null sink in a child process; returns seconds, peak MiB, bytes."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(POSTGRES).set(drivername="postgresql")
+    code = (
+        "import psycopg, sys, time\n"
+        f"conn = psycopg.connect({url.render_as_string(hide_password=False)!r})\n"
+        "n = 0\n"
+        "with conn.cursor() as cur:\n"
+        f"    with cur.copy('COPY (SELECT {', '.join(columns)} FROM {TABLE}) TO STDOUT') as copy:\n"
+        "        for block in copy:\n"
+        "            n += len(block)\n"
+        "print(n)\n"
+    )
+    seconds, peak, out = _child([sys.executable, "-c", code], dict(os.environ))
+    return seconds, peak, int(out.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> None:
+    rows = int(os.environ.get("BENCH_ROWS", "1000000"))
+    from catalog.broker import EmbeddedBroker
+    from connectors.simulator.population import fill
+    from masking.keys import Keyring
+    from schemas import load_contract
+
+    contract = load_contract("population")
+    columns = [f.name for f in contract.fields]
+    work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    home = work / "hub"
+    keyring = work / "keys" / "keyring.json"
+    Keyring.init(keyring)
+    bootstrap = f"127.0.0.1:{free_port()}"
+    broker = EmbeddedBroker(home, bootstrap)
+    broker.start()
+    try:
+        console.print(f"filling PostgreSQL table {TABLE} with {rows:,} simulated records ...")
+        report = fill(POSTGRES, rows, table=TABLE)
+        console.print(
+            f"  simulator: {report.rows:,} rows in {report.seconds:.1f} s "
+            f"({report.rows / report.seconds:,.0f} rows/s)"
+        )
+
+        copy_s, copy_peak, copy_bytes = _copy_baseline(columns)
+        env = dict(os.environ)
+        env.update(
+            HUB_HOME=str(home),
+            HUB_MASKING__KEYRING_PATH=str(keyring),
+            HUB_CONNECTORS__POPULATION_URL=POSTGRES,
+            HUB_CONNECTORS__POPULATION_TABLE=TABLE,
+            HUB_KAFKA__BOOTSTRAP_SERVERS=bootstrap,
+        )
+        hub = str(Path(sys.executable).with_name("hub"))
+        run_s, run_peak, _ = _child([hub, "run", "population"], env)
+        noc_s, noc_peak, _ = _child([hub, "run", "population", "--no-publish"], env)
+    finally:
+        broker.stop()
+
+    table = Table(title=f"hub run population, {rows:,} rows from PostgreSQL")
+    for col in ("what", "seconds", "rows/s", "peak MiB", "vs baseline"):
+        table.add_column(col, justify="right" if col != "what" else "left")
+    results = [
+        ("baseline: COPY ... TO STDOUT", copy_s, copy_peak),
+        ("hub run population", run_s, run_peak),
+        ("hub run population --no-publish", noc_s, noc_peak),
+    ]
+    for what, seconds, peak in results:
+        table.add_row(
+            what, f"{seconds:.1f}", f"{rows / seconds:,.0f}", f"{peak:.0f}", f"{seconds / copy_s:.1f}x"
+        )
+    console.print(table)
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "time": datetime.now(UTC).isoformat(),
+        "rows": rows,
+        "copy_bytes": copy_bytes,
+        "simulator_seconds": report.seconds,
+        "results": [{"what": w, "seconds": s, "rows_per_s": rows / s, "peak_mib": p} for w, s, p in results],
+    }
+    path = out / f"{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(record, indent=2))
+    console.print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()

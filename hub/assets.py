@@ -1,0 +1,35 @@
+"""Airflow Assets of the hub: one per shared dataset, and the retry policy every task uses.
+
+Producers (the register task of a dataset's DAG) name the asset in ``outlets``; DAGs that
+consume a dataset (later: per-grant deliveries) schedule on it. Only DAG files import this
+module, so importing Airflow here costs the ``hub`` command nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Asset, ExceptionRetryPolicy, RetryAction, RetryRule
+
+
+def shared_dataset(name: str) -> Asset:
+    """The asset of a shared dataset's current table (changes on every registered batch)."""
+    return Asset(name=f"shared.{name}", uri=f"hub://shared/{name}", group="shared-dataset")
+
+
+RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception="hub.errors.TransientError",
+            action=RetryAction.RETRY,
+            retry_delay=timedelta(minutes=2),
+            reason="a source, the metadata store or the broker was unreachable",
+        ),
+        RetryRule(
+            exception="hub.errors.HubError",
+            action=RetryAction.FAIL,
+            reason="configuration, contract or data problem: retrying cannot help",
+        ),
+    ],
+)
+"""Transient errors retry; every other hub error fails the task at once (STYLE rule 3)."""

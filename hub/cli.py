@@ -1,0 +1,337 @@
+"""The ``hub`` command: the everyday operations of the exchange hub.
+
+Every expected failure is a :class:`hub.errors.HubError`; :func:`main` prints its message
+(one clear line, never a traceback) and exits with the error's code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hub.errors import HubError
+from hub.settings import HubSettings, get_settings
+
+app = typer.Typer(
+    help="Inter-department government data-sharing exchange hub (政务数据共享交换平台).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Keys used to tokenise identifiers.", no_args_is_help=True)
+broker_app = typer.Typer(help="The embedded Kafka-compatible broker.", no_args_is_help=True)
+batches_app = typer.Typer(help="Batch records: what came in, what was registered.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(broker_app, name="broker")
+app.add_typer(batches_app, name="batches")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> HubSettings:
+    settings = get_settings()
+    settings.ensure_home()
+    return settings
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+@keys_app.command("init")
+def keys_init(
+    force: Annotated[bool, typer.Option(help="Replace an existing keyring (tokens change!).")] = False,
+) -> None:
+    """Create the local keyring (outside the repository, mode 0600)."""
+    from masking.keys import Keyring
+
+    path = get_settings().masking.keyring_path
+    Keyring.init(path, force=force)
+    console.print(f"keyring created at [bold]{path}[/] (mode 0600); keep it out of version control")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List key versions (never key material)."""
+    from masking.keys import Keyring
+
+    keyring = Keyring.load(get_settings().masking.keyring_path)
+    table = Table("version", "created", "current")
+    current = keyring.current_version
+    for version, created in keyring.versions():
+        table.add_row(str(version), str(created), "yes" if version == current else "")
+    console.print(table)
+
+
+# -- broker -------------------------------------------------------------------------------
+
+
+def _broker(settings: HubSettings):
+    from catalog.broker import EmbeddedBroker
+
+    return EmbeddedBroker(settings.home, settings.kafka.bootstrap_servers)
+
+
+@broker_app.command("start")
+def broker_start() -> None:
+    """Start the embedded broker on 127.0.0.1 (no-op when already running)."""
+    status = _broker(_settings()).start()
+    console.print(f"broker running at [bold]{status.address}[/] (pid {status.pid}, log {status.log_path})")
+
+
+@broker_app.command("stop")
+def broker_stop() -> None:
+    """Stop the embedded broker (its topics are gone; replay them from the catalogue)."""
+    _broker(_settings()).stop()
+    console.print("broker stopped")
+
+
+@broker_app.command("status")
+def broker_status() -> None:
+    """Whether the embedded broker runs, where, and its log."""
+    status = _broker(_settings()).status()
+    if status.running:
+        console.print(f"running at {status.address} (pid {status.pid}, log {status.log_path})")
+    else:
+        console.print(f"not running (address {status.address}, log {status.log_path})")
+        raise typer.Exit(1)
+
+
+# -- sources ------------------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    rows: Annotated[int, typer.Option(min=1, help="Records to generate.")] = 100_000,
+    url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default: the configured source.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same records).")] = 20251101,
+    defect_rate: Annotated[
+        float | None, typer.Option(min=0.0, max=0.1, help="Rate of each defect kind (default 0.2%).")
+    ] = None,
+) -> None:
+    """Fill a simulated population registry (public security department) with records."""
+    from connectors.simulator.population import DefectRates, fill
+
+    settings = _settings()
+    target = url or settings.connectors.population_url
+    assert target is not None
+    rates = DefectRates.uniform(defect_rate) if defect_rate is not None else DefectRates()
+    with _progress() as bar:
+        task = bar.add_task("simulate", total=rows)
+        report = fill(
+            target,
+            rows,
+            table=settings.connectors.population_table,
+            seed=seed,
+            rates=rates,
+            progress=lambda done: bar.update(task, completed=done),
+        )
+    console.print(report.summary())
+
+
+# -- pipeline -----------------------------------------------------------------------------
+
+
+def _progress():
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+@app.command("run")
+def run_dataset(
+    dataset: Annotated[str, typer.Argument(help="Dataset (contract name), e.g. population.")],
+    publish: Annotated[bool, typer.Option(help="Publish registered rows to Kafka.")] = True,
+) -> None:
+    """Run one batch of a dataset in this process: extract, validate, mask, register, publish."""
+    from hub import pipeline
+
+    settings = _settings()
+    with _progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(step: str, done: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=None)
+            bar.update(tasks[step], completed=done)
+
+        result = pipeline.run(dataset, settings=settings, publish_rows=publish, progress=progress)
+    _print_batch(settings, result.batch_id)
+
+
+@app.command("publish")
+def publish_batch(batch_id: Annotated[str, typer.Argument(help="A registered batch id.")]) -> None:
+    """Publish (again) the rows a registered batch committed, e.g. after a broker outage."""
+    from hub import pipeline
+
+    sent = pipeline.publish(batch_id, settings=_settings())
+    console.print(f"published {sent} messages for batch {batch_id}")
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def query(
+    sql: Annotated[
+        str, typer.Argument(help="SQL over the shared datasets, e.g. SELECT count(*) FROM population.")
+    ],
+    output: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    limit: Annotated[int, typer.Option(help="Rows printed at most in table format.")] = 50,
+) -> None:
+    """Query the shared tables' current snapshots with DuckDB."""
+    from catalog.query import QueryEngine
+    from hub.pipeline import _tables
+
+    result = QueryEngine(_tables(_settings())).run(sql)
+    if output is OutputFormat.json:
+        for row in result.to_pylist():
+            sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    elif output is OutputFormat.csv:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(result, sys.stdout.buffer)
+    else:
+        console.print(_arrow_table(result, limit))
+
+
+def _arrow_table(result, limit: int) -> Table:
+    table = Table(*result.column_names, caption=f"{result.num_rows} row(s)")
+    for row in result.slice(0, limit).to_pylist():
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    return table
+
+
+# -- batches ------------------------------------------------------------------------------
+
+
+@batches_app.command("list")
+def batches_list(
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+) -> None:
+    """Recent batches with their accounting."""
+    from hub.pipeline import _store
+
+    table = Table("batch", "status", "in", "valid", "quarantined", "snapshot", "messages", "started")
+    for b in _store(_settings()).list_batches(dataset=dataset, limit=limit):
+        table.add_row(
+            b.id,
+            b.status,
+            *(str(v) if v is not None else "" for v in (b.rows_in, b.rows_valid, b.rows_quarantined)),
+            str(b.snapshot_id or ""),
+            str(b.messages_published if b.messages_published is not None else ""),
+            f"{b.started_at:%Y-%m-%d %H:%M:%S}",
+        )
+    console.print(table)
+
+
+@batches_app.command("show")
+def batches_show(batch_id: Annotated[str, typer.Argument(help="Batch id.")]) -> None:
+    """One batch's catalogue record and why rows were quarantined."""
+    _print_batch(_settings(), batch_id)
+
+
+def _print_batch(settings: HubSettings, batch_id: str) -> None:
+    from hub.pipeline import _store
+
+    store = _store(settings)
+    b = store.get_batch(batch_id)
+    record = Table(title=f"batch {b.id}", show_header=False)
+    for label, value in (
+        ("dataset", b.dataset),
+        ("source", b.source),
+        ("contract version", b.contract_version),
+        ("status", b.status),
+        ("rows in", b.rows_in),
+        ("valid", b.rows_valid),
+        ("quarantined", b.rows_quarantined),
+        ("in == valid + quarantined", _accounting(b)),
+        ("snapshot id", b.snapshot_id),
+        ("messages published", b.messages_published),
+        ("started", b.started_at),
+        ("registered", b.registered_at),
+        ("error", b.error),
+    ):
+        record.add_row(label, "" if value is None else str(value))
+    console.print(record)
+    summary = store.violations_summary(batch_id)
+    if summary:
+        rules = Table("rule", "field", "rows", title="quarantine by rule")
+        for rule, field, count in summary:
+            rules.add_row(rule, field, str(count))
+        console.print(rules)
+
+
+def _accounting(b) -> str:
+    if None in (b.rows_in, b.rows_valid, b.rows_quarantined):
+        return "pending"
+    return "holds" if b.rows_in == b.rows_valid + b.rows_quarantined else "BROKEN"
+
+
+# -- demo ---------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(min=100, help="Simulated population records.")] = 100_000,
+) -> None:
+    """Whole path on embedded defaults: source -> Airflow DAG -> Iceberg -> DuckDB -> Kafka."""
+    from hub.demo import run_demo
+
+    run_demo(_settings(), rows=rows, console=console, progress=_progress)
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Effective settings (URLs shown without passwords)."""
+    from hub.errors import redact_url
+
+    data = get_settings().model_dump(mode="json")
+    for section in data.values():
+        if isinstance(section, dict):
+            for key, value in section.items():
+                if isinstance(value, str) and "://" in value:
+                    section[key] = redact_url(value)
+    console.print_json(json.dumps(data, ensure_ascii=False))
+
+
+def main() -> None:
+    """Entry point: expected failures become one message and an exit code."""
+    try:
+        app()
+    except HubError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,349 @@
+"""The steps of one batch, as library functions.
+
+``hub run DATASET`` calls them in one process; the Airflow DAG calls the same functions,
+one task each. Steps hand each other a :class:`BatchRef` (batch id plus the staging
+folder), never records, so tasks may run in different processes or on different workers.
+Each step reads what the previous one staged as Parquet, streams it chunk by chunk and
+writes its own output, so a failed step can be retried without repeating the ones before
+it. Staging is removed after the commit and kept after a failure for inspection.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hub.errors import FatalError, HubError
+from hub.settings import HubSettings, get_settings
+from schemas import BATCH_ID_COLUMN, Contract, load_contract
+
+log = logging.getLogger(__name__)
+
+ROW_COLUMN = "_row"
+"""Global row number within a batch, added at extraction so every row can be traced."""
+
+Progress = Callable[[str, int], None]
+"""Called as ``progress(step, rows_done)`` while a step streams its rows."""
+
+
+@dataclass(frozen=True)
+class BatchRef:
+    """What one step hands the next: JSON-friendly, so it fits an Airflow XCom."""
+
+    batch_id: str
+    dataset: str
+    staging: str
+
+    def to_xcom(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_xcom(cls, value: dict[str, Any]) -> BatchRef:
+        return cls(batch_id=value["batch_id"], dataset=value["dataset"], staging=value["staging"])
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.staging)
+
+    def file(self, stage: str) -> Path:
+        return self.folder / f"{stage}.parquet"
+
+
+def _noop(step: str, rows: int) -> None:
+    return None
+
+
+def _store(settings: HubSettings) -> Any:
+    from catalog.store import MetadataStore
+
+    assert settings.catalog.metadata_url is not None
+    return MetadataStore(settings.catalog.metadata_url)
+
+
+def _tables(settings: HubSettings) -> Any:
+    from catalog.tables import SharedTables
+
+    assert settings.catalog.iceberg_url is not None and settings.catalog.warehouse is not None
+    return SharedTables(
+        settings.catalog.iceberg_url, settings.catalog.warehouse, namespace=settings.catalog.namespace
+    )
+
+
+def _keyring(settings: HubSettings) -> Any:
+    from masking.keys import Keyring
+
+    return Keyring.load(settings.masking.keyring_path)
+
+
+def _today(settings: HubSettings) -> date:
+    if settings.quality.today:
+        return date.fromisoformat(settings.quality.today)
+    return date.today()
+
+
+def _new_batch_id(dataset: str) -> str:
+    return f"{dataset}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _read_chunks(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
+    parquet = pq.ParquetFile(path)
+    yield from parquet.iter_batches(batch_size=rows)
+
+
+class _StageWriter:
+    """Parquet writer that is created lazily and always leaves a readable file."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path = path
+        self.schema = schema
+        self.rows = 0
+        self._writer = pq.ParquetWriter(path, schema, compression="zstd")
+
+    def write(self, table: pa.Table | pa.RecordBatch) -> None:
+        if table.num_rows:
+            self._writer.write(table)
+            self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def extract(dataset: str, *, settings: HubSettings | None = None, progress: Progress = _noop) -> BatchRef:
+    """Stream the dataset's source into staged Parquet and open a batch record."""
+    from connectors.sql import SqlConnector
+
+    settings = settings or get_settings()
+    settings.ensure_home()
+    contract = load_contract(dataset)
+    _keyring(settings)  # fail before any work when keys are missing
+    source_url = settings.connectors.population_url
+    assert source_url is not None
+    source = f"{contract.owner_department.name}/{settings.connectors.population_table}"
+    connector = SqlConnector(
+        source,
+        source_url,
+        settings.connectors.population_table,
+        contract,
+        chunk_rows=settings.connectors.chunk_rows,
+    )
+    connector.check()
+    batch_id = _new_batch_id(dataset)
+    ref = BatchRef(batch_id, dataset, str(settings.staging_dir / batch_id))
+    ref.folder.mkdir(parents=True, exist_ok=True)
+    store = _store(settings)
+    store.start_batch(
+        batch_id=batch_id,
+        dataset=dataset,
+        source=source,
+        contract_version=contract.version,
+        staging=ref.staging,
+    )
+    try:
+        schema = contract.arrow_schema().append(pa.field(ROW_COLUMN, pa.int64(), nullable=False))
+        writer = _StageWriter(ref.file("raw"), schema)
+        try:
+            for chunk in connector.iter_batches():
+                rows = pa.array(range(writer.rows, writer.rows + chunk.num_rows), pa.int64())
+                writer.write(pa.RecordBatch.from_arrays([*chunk.columns, rows], schema=schema))
+                progress("extract", writer.rows)
+        finally:
+            writer.close()
+    except HubError as exc:
+        store.update_batch(batch_id, status="failed", error=str(exc))
+        raise
+    store.update_batch(batch_id, status="extracted", rows_in=writer.rows)
+    log.info("batch %s: extracted %d rows from %s", batch_id, writer.rows, source)
+    return ref
+
+
+def validate(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progress = _noop) -> BatchRef:
+    """Check every staged row against the contract's suite; failures go to quarantine."""
+    from quality.validate import Validator, find_duplicate_keys
+
+    settings = settings or get_settings()
+    contract = load_contract(ref.dataset)
+    store = _store(settings)
+    batch = store.get_batch(ref.batch_id)
+    with _failing_batch(store, ref):
+        store.clear_quarantine(ref.batch_id)  # a retried step starts clean
+        duplicates = find_duplicate_keys(str(ref.file("raw")), contract)
+        validator = Validator(contract, today=_today(settings))
+        raw = pq.ParquetFile(ref.file("raw"))
+        writer = _StageWriter(ref.file("valid"), raw.schema_arrow)
+        quarantined = seen = 0
+        try:
+            for chunk in raw.iter_batches(batch_size=settings.connectors.chunk_rows):
+                result = validator.validate(
+                    pa.Table.from_batches([chunk]),
+                    duplicate_keys=duplicates,
+                    source=batch.source,
+                    batch_id=ref.batch_id,
+                )
+                writer.write(result.valid)
+                if result.quarantined.num_rows:
+                    store.add_quarantine(ref.batch_id, result.quarantined, result.violations)
+                quarantined += result.quarantined.num_rows
+                seen += chunk.num_rows
+                progress("validate", seen)
+        finally:
+            writer.close()
+        store.update_batch(
+            ref.batch_id, status="validated", rows_valid=writer.rows, rows_quarantined=quarantined
+        )
+        store.check_accounting(ref.batch_id)
+    log.info("batch %s: %d valid, %d quarantined", ref.batch_id, writer.rows, quarantined)
+    return ref
+
+
+def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progress = _noop) -> BatchRef:
+    """Apply each field's masking rule; only masked rows are staged for registration."""
+    from masking.apply import mask_table
+
+    settings = settings or get_settings()
+    contract = load_contract(ref.dataset)
+    store = _store(settings)
+    with _failing_batch(store, ref):
+        keyring = _keyring(settings)
+        writer = _StageWriter(ref.file("masked"), contract.published_schema())
+        try:
+            for chunk in _read_chunks(ref.file("valid"), settings.connectors.chunk_rows):
+                writer.write(mask_table(chunk, contract, keyring, batch_id=ref.batch_id))
+                progress("mask", writer.rows)
+        finally:
+            writer.close()
+        store.update_batch(ref.batch_id, status="masked")
+    return ref
+
+
+def register(ref: BatchRef, *, settings: HubSettings | None = None) -> int:
+    """Commit the masked rows to the shared table in one atomic snapshot; returns its id."""
+    settings = settings or get_settings()
+    contract = load_contract(ref.dataset)
+    store = _store(settings)
+    batch = store.get_batch(ref.batch_id)
+    if batch.snapshot_id is not None:
+        log.info("batch %s: already registered as snapshot %s", ref.batch_id, batch.snapshot_id)
+        return int(batch.snapshot_id)
+    with _failing_batch(store, ref):
+        store.check_accounting(ref.batch_id)
+        tables = _tables(settings)
+        tables.ensure_table(contract)
+        masked = ref.file("masked")
+        snapshot_id = tables.commit(
+            contract,
+            _read_chunks(masked, settings.connectors.chunk_rows),
+            batch_id=ref.batch_id,
+            mode="overwrite",
+        )
+        store.update_batch(
+            ref.batch_id,
+            status="registered",
+            snapshot_id=snapshot_id,
+            registered_at=datetime.now(UTC),
+        )
+    shutil.rmtree(ref.folder, ignore_errors=True)
+    log.info("batch %s: registered as snapshot %s", ref.batch_id, snapshot_id)
+    return int(snapshot_id)
+
+
+def publish(batch_id: str, *, settings: HubSettings | None = None, progress: Progress = _noop) -> int:
+    """Send each registered row of the batch to the dataset's topic; returns messages sent."""
+    from catalog.publish import Publisher, ensure_topic, topic_name
+
+    settings = settings or get_settings()
+    store = _store(settings)
+    batch = store.get_batch(batch_id)
+    if batch.snapshot_id is None:
+        raise FatalError(f"batch {batch_id} is not registered (status {batch.status}): nothing to publish")
+    contract = load_contract(batch.dataset)
+    tables = _tables(settings)
+    topic = topic_name(settings.kafka.topic_prefix, batch.dataset)
+    bootstrap = settings.kafka.bootstrap_servers
+    ensure_topic(bootstrap, topic, batch_id=batch_id)
+    rows = tables.scan(batch.dataset, snapshot_id=batch.snapshot_id, batch_id=batch_id)
+    publisher = Publisher(bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms)
+    try:
+        sent = publisher.publish(
+            topic,
+            rows,
+            key_field=contract.published_keys[0],
+            headers=_headers(contract, batch_id, batch.snapshot_id),
+            batch_id=batch_id,
+            progress=lambda n: progress("publish", n),
+        )
+    finally:
+        publisher.close()
+    store.update_batch(batch_id, status="published", messages_published=sent, published_at=datetime.now(UTC))
+    log.info("batch %s: published %d messages to %s", batch_id, sent, topic)
+    return int(sent)
+
+
+def _headers(contract: Contract, batch_id: str, snapshot_id: int) -> dict[str, str]:
+    return {
+        "contract": contract.name,
+        "contract_version": contract.version,
+        "batch_id": batch_id,
+        "snapshot_id": str(snapshot_id),
+    }
+
+
+class _failing_batch:
+    """Record a step's failure on the batch (message only, never secrets) and re-raise."""
+
+    def __init__(self, store: Any, ref: BatchRef) -> None:
+        self.store = store
+        self.ref = ref
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, HubError):
+            self.store.update_batch(self.ref.batch_id, status="failed", error=str(exc))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    batch_id: str
+    snapshot_id: int
+    messages: int | None
+
+
+def run(
+    dataset: str,
+    *,
+    settings: HubSettings | None = None,
+    publish_rows: bool = True,
+    progress: Progress = _noop,
+) -> RunResult:
+    """All steps of one batch in this process, as the DAG runs them across tasks."""
+    settings = settings or get_settings()
+    ref = extract(dataset, settings=settings, progress=progress)
+    validate(ref, settings=settings, progress=progress)
+    mask(ref, settings=settings, progress=progress)
+    snapshot_id = register(ref, settings=settings)
+    messages = publish(ref.batch_id, settings=settings, progress=progress) if publish_rows else None
+    return RunResult(ref.batch_id, snapshot_id, messages)
+
+
+__all__ = [
+    "BATCH_ID_COLUMN",
+    "ROW_COLUMN",
+    "BatchRef",
+    "RunResult",
+    "extract",
+    "mask",
+    "publish",
+    "register",
+    "run",
+    "validate",
+]

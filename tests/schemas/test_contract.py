@@ -1,0 +1,100 @@
+"""The population contract loads, and everything else is derived from it consistently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import yaml
+
+from hub.errors import ContractError
+from schemas import BATCH_ID_COLUMN, load_contract
+from schemas.contract import CONTRACT_DIR, load_contract_file
+
+
+@pytest.fixture(scope="module")
+def population():
+    return load_contract("population")
+
+
+def test_canonical_schema_lists_every_field_in_order(population) -> None:
+    schema = population.arrow_schema()
+    assert schema.names == [
+        "id_number",
+        "name",
+        "gender",
+        "ethnicity",
+        "birth_date",
+        "division_code",
+        "address",
+        "mobile",
+        "registration_status",
+        "updated_at",
+    ]
+    assert schema.field("birth_date").type == pa.date32()
+    assert schema.field("updated_at").type == pa.timestamp("us")
+
+
+def test_published_schema_applies_masking_names_and_types(population) -> None:
+    schema = population.published_schema()
+    assert "id_number" not in schema.names
+    assert schema.field("person_token").type == pa.string()
+    assert schema.field("birth_year").type == pa.int32()
+    assert "birth_date" not in schema.names
+    assert schema.names[-1] == BATCH_ID_COLUMN
+    assert not schema.field("person_token").nullable
+
+
+def test_iceberg_schema_matches_published_and_keys_are_identifiers(population) -> None:
+    iceberg = population.iceberg_schema()
+    published = population.published_schema()
+    assert [f.name for f in iceberg.fields] == published.names
+    key = iceberg.find_field("person_token")
+    assert iceberg.identifier_field_ids == [key.field_id]
+    assert key.required
+
+
+def test_message_schema_has_every_published_column(population) -> None:
+    schema = population.message_schema()
+    assert list(schema["properties"]) == population.published_schema().names
+    assert "person_token" in schema["required"]
+    assert schema["properties"]["mobile"]["type"] == ["string", "null"]
+    assert schema["additionalProperties"] is False
+
+
+def _broken(tmp_path: Path, mutate) -> Path:
+    raw = yaml.safe_load((CONTRACT_DIR / "population.yaml").read_text(encoding="utf-8"))
+    mutate(raw)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_unknown_masking_rule_is_refused_naming_field(tmp_path: Path) -> None:
+    path = _broken(tmp_path, lambda raw: raw["fields"][1]["mask"].update(rule="scramble"))
+    with pytest.raises(ContractError, match=r"fields\.1\.mask\.rule"):
+        load_contract_file(path)
+
+
+def test_rule_that_does_not_fit_the_type_is_refused(tmp_path: Path) -> None:
+    path = _broken(tmp_path, lambda raw: raw["fields"][4]["mask"].update(rule="mask_mobile"))
+    with pytest.raises(ContractError, match="birth_date.*mask_mobile.*date field"):
+        load_contract_file(path)
+
+
+def test_every_problem_is_listed(tmp_path: Path) -> None:
+    def mutate(raw: dict) -> None:
+        raw["keys"] = ["nonexistent"]
+        raw.pop("share_condition")
+
+    with pytest.raises(ContractError) as info:
+        load_contract_file(_broken(tmp_path, mutate))
+    message = str(info.value)
+    assert "key 'nonexistent' is not a field" in message
+    assert "needs share_condition" in message
+
+
+def test_unknown_dataset_names_the_available_ones() -> None:
+    with pytest.raises(ContractError, match="no contract for dataset 'nope'.*population"):
+        load_contract("nope")
