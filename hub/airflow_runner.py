@@ -32,14 +32,37 @@ def project_root() -> Path:
 
 
 def airflow_env(settings: HubSettings) -> dict[str, str]:
-    """Environment for Airflow commands: repo root as AIRFLOW_HOME, the hub's home made absolute."""
+    """Environment for Airflow commands: repo root as AIRFLOW_HOME, the effective hub settings.
+
+    Task processes rebuild their settings from ``HUB_*`` variables, so the values this
+    process resolved (arguments included) are passed on explicitly, with absolute paths.
+    """
     root = project_root()
     env = dict(os.environ)
     env["AIRFLOW_HOME"] = str(root)
-    env["HUB_HOME"] = str(settings.home)
-    (root / ".hub" / "airflow").mkdir(parents=True, exist_ok=True)
+    for key, value in _flatten("HUB", settings.model_dump(mode="json")):
+        env[key] = value
+    (settings.home / "airflow").mkdir(parents=True, exist_ok=True)
+    if settings.home != (root / ".hub").resolve():
+        # A hub home elsewhere keeps its own Airflow metadata and logs beside it.
+        env.setdefault(
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{settings.home / 'airflow' / 'airflow.db'}"
+        )
+        env.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(settings.home / "airflow" / "logs"))
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     return env
+
+
+def _flatten(prefix: str, value: object) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        return [
+            pair
+            for key, item in value.items()
+            for pair in _flatten(f"{prefix}_{'_' if prefix != 'HUB' else ''}{key.upper()}", item)
+        ]
+    if value is None:
+        return []
+    return [(prefix, str(value))]
 
 
 def _airflow_bin() -> str:

@@ -63,9 +63,10 @@ def keys_list() -> None:
 
     keyring = Keyring.load(get_settings().masking.keyring_path)
     table = Table("version", "created", "current")
-    current = keyring.current_version
-    for version, created in keyring.versions():
-        table.add_row(str(version), str(created), "yes" if version == current else "")
+    for info in keyring.versions():
+        table.add_row(
+            str(info.version), f"{info.created_at:%Y-%m-%d %H:%M:%S}", "yes" if info.current else ""
+        )
     console.print(table)
 
 

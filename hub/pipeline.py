@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +64,16 @@ def _noop(step: str, rows: int) -> None:
 
 
 def _store(settings: HubSettings) -> Any:
+    assert settings.catalog.metadata_url is not None
+    return _store_for(settings.catalog.metadata_url)
+
+
+@lru_cache(maxsize=8)
+def _store_for(url: str) -> Any:
+    """One store (and connection pool) per metadata URL for the life of the process."""
     from catalog.store import MetadataStore
 
-    assert settings.catalog.metadata_url is not None
-    return MetadataStore(settings.catalog.metadata_url)
+    return MetadataStore(url)
 
 
 def _tables(settings: HubSettings) -> Any:
@@ -268,7 +275,7 @@ def publish(batch_id: str, *, settings: HubSettings | None = None, progress: Pro
     tables = _tables(settings)
     topic = topic_name(settings.kafka.topic_prefix, batch.dataset)
     bootstrap = settings.kafka.bootstrap_servers
-    ensure_topic(bootstrap, topic, batch_id=batch_id)
+    ensure_topic(bootstrap, topic, request_timeout_ms=settings.kafka.request_timeout_ms, batch_id=batch_id)
     rows = tables.scan(batch.dataset, snapshot_id=batch.snapshot_id, batch_id=batch_id)
     publisher = Publisher(bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms)
     try:

@@ -79,7 +79,7 @@ def test_unknown_masking_rule_is_refused_naming_field(tmp_path: Path) -> None:
 
 def test_rule_that_does_not_fit_the_type_is_refused(tmp_path: Path) -> None:
     path = _broken(tmp_path, lambda raw: raw["fields"][4]["mask"].update(rule="mask_mobile"))
-    with pytest.raises(ContractError, match="birth_date.*mask_mobile.*date field"):
+    with pytest.raises(ContractError, match=r"birth_date.*mask_mobile.*date field"):
         load_contract_file(path)
 
 
@@ -96,5 +96,5 @@ def test_every_problem_is_listed(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_names_the_available_ones() -> None:
-    with pytest.raises(ContractError, match="no contract for dataset 'nope'.*population"):
+    with pytest.raises(ContractError, match=r"no contract for dataset 'nope'.*population"):
         load_contract("nope")

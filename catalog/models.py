@@ -1,0 +1,139 @@
+"""SQLAlchemy models of the hub metadata: batches, quarantined rows and their violations.
+
+The same models run on SQLite (one machine) and PostgreSQL (production); nothing here
+uses a dialect-specific type. Timestamps are stored in UTC and always come back
+timezone-aware, whatever the database keeps.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and read back timezone-aware.
+
+    SQLite drops the offset of ``DateTime(timezone=True)``; normalising here keeps the
+    values comparable across both databases.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value.isoformat()} has no time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY, not a BIGINT one.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class BatchStatus(StrEnum):
+    """The last step a batch completed, or ``failed``."""
+
+    EXTRACTED = "extracted"
+    VALIDATED = "validated"
+    MASKED = "masked"
+    REGISTERED = "registered"
+    PUBLISHED = "published"
+    FAILED = "failed"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Batch(Base):
+    """One run of one source into one dataset, with its accounting."""
+
+    __tablename__ = "hub_batches"
+    __table_args__ = (Index("ix_hub_batches_dataset_started", "dataset", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(128))
+    contract_version: Mapped[str] = mapped_column(String(32))
+    status: Mapped[BatchStatus] = mapped_column(
+        Enum(
+            BatchStatus,
+            native_enum=False,
+            length=16,
+            validate_strings=True,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=BatchStatus.EXTRACTED,
+    )
+    rows_in: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    rows_valid: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    rows_quarantined: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    snapshot_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    staging_path: Mapped[str | None] = mapped_column(String(1024), default=None)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    messages_published: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    def __repr__(self) -> str:
+        return f"Batch({self.id!r}, {self.dataset!r}, status={self.status.value!r})"
+
+
+class QuarantinedRow(Base):
+    """A source row that failed its checks, kept raw (this table is access-controlled)."""
+
+    __tablename__ = "hub_quarantined_rows"
+    __table_args__ = (UniqueConstraint("batch_id", "row", name="uq_hub_quarantined_rows_batch_row"),)
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(String(128), ForeignKey("hub_batches.id", ondelete="CASCADE"))
+    row: Mapped[int] = mapped_column(BigInteger)
+    record: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Violation(Base):
+    """One failed rule on one row; a row may have several."""
+
+    __tablename__ = "hub_violations"
+    __table_args__ = (Index("ix_hub_violations_batch_row", "batch_id", "row"),)
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(String(128), ForeignKey("hub_batches.id", ondelete="CASCADE"))
+    row: Mapped[int] = mapped_column(BigInteger)
+    field: Mapped[str] = mapped_column(String(128))
+    rule: Mapped[str] = mapped_column(String(64))
+    message_zh: Mapped[str] = mapped_column(Text)
+    message_en: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,100 @@
+"""Turn valid rows in the canonical schema into rows in the published schema.
+
+The output is exactly ``contract.published_schema()``: every field through its contract
+rule, renamed to its published name, in contract order, plus the batch id column. Nothing
+reaches the output without going through a rule, so a column the contract does not know
+can never be published by accident.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from masking.errors import MaskingInputError, MaskRuleError
+from masking.keys import Keyring, TokenKey
+from masking.rules import ArrayLike, apply_rule
+from schemas.contract import Contract, ContractField, MaskRule
+
+ROW_COLUMN = "_row"
+"""Source row number that earlier stages may carry along; used in messages, then dropped."""
+
+
+def mask_table(
+    table: pa.Table | pa.RecordBatch, contract: Contract, keyring: Keyring, *, batch_id: str
+) -> pa.Table:
+    """Mask one chunk of valid rows for publication.
+
+    Columns whose name starts with ``_`` are pipeline bookkeeping and are dropped; any other
+    column the contract does not name is an error, since it means a source mapping is wrong.
+    """
+    if not batch_id:
+        raise ValueError("batch_id must be a non-empty string")
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    where = f"dataset {contract.name}, batch {batch_id}"
+    _check_columns(table, contract, where)
+    key = _token_key(contract, keyring)
+    schema = contract.published_schema()
+    columns: list[ArrayLike] = []
+    for field in contract.fields:
+        target = schema.field(field.published_name)
+        masked = _mask_field(table, field, key, where)
+        if masked.type != target.type:
+            raise MaskRuleError(
+                f"{where}, field {field.name!r}: rule {field.mask.rule.value!r} gave "
+                f"{masked.type}, the published schema says {target.type}"
+            )
+        if not target.nullable and masked.null_count:
+            row = _first_null_row(table, masked)
+            raise MaskingInputError(
+                f"{where}, row {row}, field {field.name!r}: rule {field.mask.rule.value!r} "
+                f"gave no value, but published column {target.name!r} is required"
+            )
+        columns.append(masked)
+    columns.append(pa.repeat(pa.scalar(batch_id, pa.string()), table.num_rows))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _check_columns(table: pa.Table, contract: Contract, where: str) -> None:
+    names = set(table.column_names)
+    known = {f.name for f in contract.fields}
+    missing = [f.name for f in contract.fields if f.name not in names]
+    unknown = sorted(n for n in names - known if not n.startswith("_"))
+    problems = []
+    if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if unknown:
+        problems.append(f"column(s) not in the contract: {', '.join(unknown)}")
+    if problems:
+        raise MaskingInputError(f"{where}: {'; '.join(problems)}")
+
+
+def _token_key(contract: Contract, keyring: Keyring) -> TokenKey | None:
+    """The current key, read once per chunk so that every row of it uses the same version."""
+    if any(f.mask.rule is MaskRule.TOKEN for f in contract.fields):
+        return keyring.token_key()
+    return None
+
+
+def _mask_field(table: pa.Table, field: ContractField, key: TokenKey | None, where: str) -> ArrayLike:
+    column = table.column(field.name)
+    expected = field.type.arrow()
+    if column.type != expected:
+        try:
+            column = column.cast(expected)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise MaskingInputError(
+                f"{where}, field {field.name!r}: column is {column.type}, the contract says {expected}"
+            ) from None
+    try:
+        return apply_rule(field.mask.rule, column, key=key)
+    except MaskRuleError as exc:
+        raise MaskRuleError(f"{where}, field {field.name!r}: {exc}") from None
+
+
+def _first_null_row(table: pa.Table, masked: ArrayLike) -> object:
+    position = pc.indices_nonzero(pc.is_null(masked))[0].as_py()
+    if ROW_COLUMN in table.column_names:
+        return table.column(ROW_COLUMN)[position].as_py()
+    return position

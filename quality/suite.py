@@ -1,0 +1,187 @@
+"""The Great Expectations suite of a dataset, derived from its contract alone.
+
+Which expectation a contract word turns into, and the rule code and bilingual message a
+failure is reported under, are tables here (:data:`FIELD_CHECKS`, :data:`ROW_CHECKS`,
+:data:`MESSAGES`), so a new dataset needs a contract, not code. Every expectation carries
+its rule code, field and messages in ``meta``; :mod:`quality.validate` reads them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date
+from typing import Any
+
+import great_expectations as gx
+from great_expectations.expectations.expectation import (
+    ColumnMapExpectation,
+    ColumnPairMapExpectation,
+    Expectation,
+)
+
+from quality import expectations as hub
+from quality.errors import UnknownCheckError
+from schemas.contract import Contract, ContractField, FieldType
+
+KEY_COLUMN = "_key"
+"""Column the validator adds for a composite key (parts joined by :data:`KEY_SEPARATOR`)."""
+KEY_SEPARATOR = "\x1f"
+"""ASCII unit separator: cannot occur in a printable key part, so joined keys stay unique."""
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "required": ("必填字段「{field}」为空", "required field {field} is missing or empty"),
+    "code_list": ("字段「{field}」的值不在代码表内", "field {field} has a value outside its code list"),
+    "gb11643.format": (
+        "字段「{field}」不符合公民身份号码格式（17位数字加数字或X）",
+        "field {field} is not 17 digits followed by a digit or X (GB 11643)",
+    ),
+    "gb11643.check_digit": (
+        "字段「{field}」的公民身份号码校验码错误",
+        "field {field} has a wrong GB 11643 check character",
+    ),
+    "gb11643.birth_date": (
+        "字段「{field}」中的出生日期不存在、早于1880年或晚于今天",
+        "field {field} embeds a birth date that does not exist, is before 1880 or is in the future",
+    ),
+    "gb11643.division": (
+        "字段「{field}」中的行政区划代码未知或在出生前已撤销",
+        "field {field} embeds a division code that is unknown or was abolished before the birth year",
+    ),
+    "gb2260": (
+        "字段「{field}」不是已知的行政区划代码（GB/T 2260）",
+        "field {field} is not a known GB/T 2260 division code",
+    ),
+    "mobile_cn": (
+        "字段「{field}」不是有效的手机号码",
+        "field {field} is not an 11-digit mainland mobile number",
+    ),
+    "id_birth_date": (
+        "公民身份号码中的出生日期与字段「{field}」不一致",
+        "the birth date in the identity number disagrees with field {field}",
+    ),
+    "id_gender": (
+        "公民身份号码的顺序码奇偶与字段「{field}」不一致",
+        "the sequence parity of the identity number disagrees with field {field}",
+    ),
+    "key.duplicate": (
+        "主键字段「{field}」的值在本批次中出现多次",
+        "key {field} occurs more than once in this batch",
+    ),
+}
+"""Rule code -> (Chinese, English) message templates; they name fields, never values."""
+
+FIELD_CHECKS: dict[str, tuple[tuple[type[ColumnMapExpectation], str], ...]] = {
+    "gb11643": (
+        (hub.ExpectColumnValuesToHaveGb11643Format, "gb11643.format"),
+        (hub.ExpectColumnValuesToHaveGb11643CheckDigit, "gb11643.check_digit"),
+        (hub.ExpectColumnValuesToHaveGb11643BirthDate, "gb11643.birth_date"),
+        (hub.ExpectColumnValuesToHaveGb11643Division, "gb11643.division"),
+    ),
+    "gb2260": ((hub.ExpectColumnValuesToBeGb2260Code, "gb2260"),),
+    "mobile_cn": ((hub.ExpectColumnValuesToBeMobileCn, "mobile_cn"),),
+}
+"""Contract field ``checks`` name -> expectations it expands to, each with its rule code."""
+
+ROW_CHECKS: dict[str, type[ColumnPairMapExpectation]] = {
+    "id_birth_date": hub.ExpectIdNumberToMatchBirthDate,
+    "id_gender": hub.ExpectIdNumberToMatchGender,
+}
+"""Contract ``row_checks`` rule -> pair expectation (fields: identity number, other field)."""
+
+_NEEDS_TODAY = (hub.ExpectColumnValuesToHaveGb11643BirthDate,)
+
+
+def key_column(contract: Contract) -> str:
+    """Column holding the key: a single string key field itself, else :data:`KEY_COLUMN`.
+
+    Other keys are encoded as text the same way by the validator (pyarrow) and the
+    duplicate scan (DuckDB): integers as digits, dates as days and timestamps as
+    microseconds since 1970, parts joined by :data:`KEY_SEPARATOR`.
+    """
+    (first, *rest) = contract.key_fields
+    return first.name if not rest and first.type is FieldType.STRING else KEY_COLUMN
+
+
+def _meta(rule: str, field: str) -> dict[str, Any]:
+    zh, en = MESSAGES[rule]
+    return {
+        "rule": rule,
+        "field": field,
+        "message_zh": zh.format(field=field),
+        "message_en": en.format(field=field),
+    }
+
+
+def _field_expectations(field: ContractField, today: date) -> list[Expectation]:
+    found: list[Expectation] = []
+    if field.required:
+        found.append(
+            gx.expectations.ExpectColumnValuesToNotBeNull(
+                column=field.name, meta=_meta("required", field.name)
+            )
+        )
+        if field.type is FieldType.STRING:
+            found.append(
+                hub.ExpectColumnValuesToNotBeBlank(column=field.name, meta=_meta("required", field.name))
+            )
+    if field.values is not None:
+        found.append(
+            gx.expectations.ExpectColumnValuesToBeInSet(
+                column=field.name, value_set=list(field.values), meta=_meta("code_list", field.name)
+            )
+        )
+    for check in field.checks:
+        for expectation_class, rule in FIELD_CHECKS[check]:
+            extra: dict[str, Any] = {"today": today.isoformat()} if expectation_class in _NEEDS_TODAY else {}
+            found.append(expectation_class(column=field.name, meta=_meta(rule, field.name), **extra))
+    return found
+
+
+def _unknown_checks(contract: Contract) -> list[str]:
+    problems = [
+        f"field {f.name!r} names unknown check {c!r}"
+        for f in contract.fields
+        for c in f.checks
+        if c not in FIELD_CHECKS
+    ]
+    for row_check in contract.row_checks:
+        if row_check.rule not in ROW_CHECKS:
+            problems.append(f"unknown row check {row_check.rule!r}")
+        elif len(row_check.fields) != 2:
+            problems.append(
+                f"row check {row_check.rule!r} needs exactly 2 fields, got {len(row_check.fields)}"
+            )
+    return problems
+
+
+def build_suite(contract: Contract, *, duplicate_keys: Collection[str], today: date) -> gx.ExpectationSuite:
+    """The suite for one chunk of ``contract`` data.
+
+    ``duplicate_keys`` are key values occurring more than once in the whole batch (see
+    :func:`quality.validate.find_duplicate_keys`); every row carrying one is rejected, since
+    the hub cannot tell which copy the source meant. ``today`` bounds birth dates.
+    """
+    problems = _unknown_checks(contract)
+    if problems:
+        known = ", ".join(sorted(FIELD_CHECKS)) + "; row checks: " + ", ".join(sorted(ROW_CHECKS))
+        raise UnknownCheckError(
+            f"contract {contract.name} {contract.version}: {'; '.join(problems)} (known checks: {known})"
+        )
+    found: list[Expectation] = []
+    for field in contract.fields:
+        found += _field_expectations(field, today)
+    for row_check in contract.row_checks:
+        id_field, other = row_check.fields
+        found.append(
+            ROW_CHECKS[row_check.rule](column_A=id_field, column_B=other, meta=_meta(row_check.rule, other))
+        )
+    if duplicate_keys:
+        key = key_column(contract)
+        found.append(
+            gx.expectations.ExpectColumnValuesToNotBeInSet(
+                column=key,
+                value_set=sorted(duplicate_keys),
+                meta=_meta("key.duplicate", ",".join(contract.keys)),
+            )
+        )
+    return gx.ExpectationSuite(name=f"{contract.name}-{contract.version}", expectations=found)

@@ -1,0 +1,136 @@
+"""``hub run population`` end to end in one process, against a real broker, Iceberg and DuckDB."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hub.errors import ConfigurationError, HubError, TransientError
+
+ROWS = 3_000
+ID_NUMBER = re.compile(r"\d{17}[\dX]")
+
+
+def _fill(settings, rows: int = ROWS, seed: int = 7):  # type: ignore[no-untyped-def]
+    from connectors.simulator.population import fill
+
+    return fill(
+        settings.connectors.population_url, rows, table=settings.connectors.population_table, seed=seed
+    )
+
+
+def test_batch_is_checked_masked_registered_published_and_queryable(ready_hub) -> None:  # type: ignore[no-untyped-def]
+    from catalog.publish import count_messages, read_messages, topic_name
+    from catalog.query import QueryEngine
+    from hub import pipeline
+
+    report = _fill(ready_hub)
+    result = pipeline.run("population", settings=ready_hub)
+
+    store = pipeline._store(ready_hub)
+    batch = store.get_batch(result.batch_id)
+    assert batch.status == "published"
+    assert batch.rows_in == ROWS
+    assert batch.rows_quarantined == report.expected_quarantined > 0
+    assert batch.rows_valid + batch.rows_quarantined == batch.rows_in
+    assert batch.snapshot_id == result.snapshot_id
+    assert batch.messages_published == batch.rows_valid
+
+    engine = QueryEngine(pipeline._tables(ready_hub))
+    table = engine.run("SELECT * FROM population")
+    assert table.num_rows == batch.rows_valid
+    tokens = table.column("person_token").to_pylist()
+    assert all(t.startswith("k1_") for t in tokens)
+    assert len(set(tokens)) == len(tokens)
+    dumped = str(table.to_pylist())
+    assert not ID_NUMBER.search(dumped), "a raw identity number reached the shared table"
+    assert all(n.endswith("*") for n in table.column("name").to_pylist())
+    assert all("****" in m for m in table.column("mobile").to_pylist() if m)
+
+    topic = topic_name(ready_hub.kafka.topic_prefix, "population")
+    assert count_messages(ready_hub.kafka.bootstrap_servers, topic, batch_id=batch.id) == batch.rows_valid
+    key, value, headers = read_messages(ready_hub.kafka.bootstrap_servers, topic, 1, batch_id=batch.id)[0]
+    assert key == value["person_token"]
+    assert headers["contract"] == "population" and headers["batch_id"] == batch.id
+    assert not ID_NUMBER.search(str(value))
+
+    rules = {rule for rule, _field, _count in store.violations_summary(batch.id)}
+    assert {"gb11643.check_digit", "key.duplicate", "required", "id_gender"} <= rules
+    assert not Path(result_staging(ready_hub, batch.id)).exists(), "staging is removed after the commit"
+
+
+def result_staging(settings, batch_id: str) -> Path:  # type: ignore[no-untyped-def]
+    return settings.staging_dir / batch_id
+
+
+def test_rerun_keeps_the_table_at_the_current_state(ready_hub) -> None:  # type: ignore[no-untyped-def]
+    from catalog.query import QueryEngine
+    from hub import pipeline
+
+    _fill(ready_hub, rows=1_000)
+    first = pipeline.run("population", settings=ready_hub, publish_rows=False)
+    second = pipeline.run("population", settings=ready_hub, publish_rows=False)
+    assert second.snapshot_id != first.snapshot_id
+    engine = QueryEngine(pipeline._tables(ready_hub))
+    counts = engine.run(
+        "SELECT count(*) AS n, count(DISTINCT person_token) AS d FROM population"
+    ).to_pylist()[0]
+    valid = pipeline._store(ready_hub).get_batch(second.batch_id).rows_valid
+    assert counts == {"n": valid, "d": valid}
+
+
+def test_missing_keyring_says_to_run_keys_init(hub_home: Path) -> None:
+    from hub import pipeline
+    from hub.settings import get_settings
+
+    settings = get_settings()
+    _fill(settings, rows=200)
+    with pytest.raises(ConfigurationError, match=r"hub keys init") as info:
+        pipeline.extract("population", settings=settings)
+    assert "\n" not in str(info.value)
+
+
+def test_unreachable_source_names_it_without_password(ready_hub, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from hub import pipeline
+
+    ready_hub.connectors.population_url = "postgresql+psycopg://registry:s3cret-pw@127.0.0.1:1/registry"
+    with pytest.raises(TransientError) as info:
+        pipeline.extract("population", settings=ready_hub)
+    message = str(info.value)
+    assert "s3cret-pw" not in message
+    assert "127.0.0.1:1/registry" in message
+
+
+def test_broker_outage_keeps_batch_registered_and_names_the_retry(ready_hub) -> None:  # type: ignore[no-untyped-def]
+    from hub import pipeline
+    from tests.conftest import free_port
+
+    _fill(ready_hub, rows=500)
+    ref = pipeline.extract("population", settings=ready_hub)
+    pipeline.validate(ref, settings=ready_hub)
+    pipeline.mask(ref, settings=ready_hub)
+    pipeline.register(ref, settings=ready_hub)
+    good = ready_hub.kafka.bootstrap_servers
+    dead = f"127.0.0.1:{free_port()}"
+    ready_hub.kafka.bootstrap_servers = dead
+    ready_hub.kafka.request_timeout_ms = 3_000
+    with pytest.raises(TransientError) as info:
+        pipeline.publish(ref.batch_id, settings=ready_hub)
+    assert dead in str(info.value)
+    assert f"hub publish {ref.batch_id}" in str(info.value)
+    store = pipeline._store(ready_hub)
+    assert store.get_batch(ref.batch_id).status == "registered"
+
+    ready_hub.kafka.bootstrap_servers = good
+    sent = pipeline.publish(ref.batch_id, settings=ready_hub)
+    assert sent == store.get_batch(ref.batch_id).rows_valid
+    assert store.get_batch(ref.batch_id).status == "published"
+
+
+def test_unknown_dataset_is_a_clear_error(ready_hub) -> None:  # type: ignore[no-untyped-def]
+    from hub import pipeline
+
+    with pytest.raises(HubError, match="no contract for dataset 'people'"):
+        pipeline.run("people", settings=ready_hub)

@@ -1,0 +1,216 @@
+"""Publishing to the real embedded broker: counts, keys, headers, values, outages.
+
+``broker`` is the session's embedded broker (tests/integration/conftest.py), on a free port.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from catalog.broker import EmbeddedBroker
+from catalog.publish import (
+    BrokerUnreachableError,
+    Publisher,
+    batch_headers,
+    count_messages,
+    ensure_topic,
+    read_messages,
+    topic_name,
+)
+from schemas.contract import load_contract
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+CONTRACT = load_contract("population")
+BATCH_ID = "b-20240601-0001"
+HEADERS = batch_headers(CONTRACT.name, CONTRACT.version, BATCH_ID)
+
+
+def published_rows(count: int, start: int = 0, chunk: int = 2_000) -> list[pa.RecordBatch]:
+    """Rows in the contract's published schema, ``chunk`` rows per record batch."""
+    schema = CONTRACT.published_schema()
+    base = dt.datetime(2024, 6, 1, 8, 30, 15, 250_000)
+    table = pa.table(
+        {
+            "person_token": [f"tok-{i:08d}" for i in range(start, start + count)],
+            "name": ["欧阳**" if i % 2 else "张*" for i in range(start, start + count)],
+            "gender": [str(1 + i % 2) for i in range(start, start + count)],
+            "ethnicity": [None if i % 5 == 0 else "01" for i in range(start, start + count)],
+            "birth_year": pa.array([1950 + i % 60 for i in range(start, start + count)], pa.int32()),
+            "division_code": ["110105"] * count,
+            "address": ["北京市朝阳区"] * count,
+            "mobile": [None if i % 3 == 0 else "138****8000" for i in range(start, start + count)],
+            "registration_status": ["1"] * count,
+            "updated_at": [base + dt.timedelta(seconds=i) for i in range(start, start + count)],
+            "_batch_id": [BATCH_ID] * count,
+        },
+        schema=schema,
+    )
+    return table.to_batches(max_chunksize=chunk)
+
+
+def test_topic_is_created_once(broker: str) -> None:
+    topic = topic_name("hub.", "created_once")
+    assert topic == "hub.created_once"
+    assert ensure_topic(broker, topic, partitions=3) is True
+    assert ensure_topic(broker, topic, partitions=3) is False
+
+
+def test_ten_thousand_rows_arrive_with_keys_headers_and_json(broker: str) -> None:
+    topic = topic_name("hub.", "population_10k")
+    ensure_topic(broker, topic)
+    seen: list[int] = []
+    with Publisher(broker) as publisher:
+        sent = publisher.publish(
+            topic, published_rows(10_000), key_field="person_token", headers=HEADERS,
+            progress=seen.append,
+        )  # fmt: skip
+        assert publisher.idempotent
+        assert publisher.producer_id is not None and publisher.producer_id >= 0
+    assert sent == 10_000
+    assert seen == [2_000, 4_000, 6_000, 8_000, 10_000]
+    assert count_messages(broker, topic, expected=10_000) == 10_000
+
+    messages = read_messages(broker, topic, limit=10_000)
+    assert len(messages) == 10_000
+    by_key = {key: (value, headers) for key, value, headers in messages}
+    assert len(by_key) == 10_000
+    value, headers = by_key["tok-00000003"]
+    assert headers == {"contract": "population", "contract_version": "1.0.0", "batch_id": BATCH_ID}
+    assert value == {
+        "person_token": "tok-00000003",
+        "name": "欧阳**",
+        "gender": "2",
+        "ethnicity": "01",
+        "birth_year": 1953,
+        "division_code": "110105",
+        "address": "北京市朝阳区",
+        "mobile": None,
+        "registration_status": "1",
+        "updated_at": "2024-06-01T08:30:18.250000",
+        "_batch_id": BATCH_ID,
+    }
+    assert by_key["tok-00000005"][0]["ethnicity"] is None
+    assert all(v["person_token"] == k for k, (v, _) in by_key.items())
+
+
+def test_values_are_compact_utf8(broker: str) -> None:
+    from kafka import KafkaConsumer, TopicPartition
+
+    topic = topic_name("hub.", "population_raw")
+    ensure_topic(broker, topic, partitions=1)
+    with Publisher(broker) as publisher:
+        publisher.publish(topic, published_rows(1), key_field="person_token", headers=HEADERS)
+    consumer = KafkaConsumer(bootstrap_servers=broker, group_id=None)
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        records = consumer.poll(timeout_ms=5_000)[partition]
+    finally:
+        consumer.close()
+    assert records[0].key == b"tok-00000000"
+    assert "张*".encode() in records[0].value
+    assert b", " not in records[0].value and b": " not in records[0].value
+
+
+def test_republishing_a_batch_appends_again(broker: str) -> None:
+    """Re-sending is safe for consumers (they upsert by key) and every send is counted."""
+    topic = topic_name("hub.", "population_twice")
+    ensure_topic(broker, topic)
+    with Publisher(broker) as publisher:
+        for _ in range(2):
+            publisher.publish(topic, published_rows(500), key_field="person_token", headers=HEADERS)
+    assert count_messages(broker, topic, expected=1_000) == 1_000
+    keys = {key for key, _, _ in read_messages(broker, topic, limit=1_000)}
+    assert len(keys) == 500
+
+
+def test_reading_back_one_batch(broker: str) -> None:
+    topic = topic_name("hub.", "population_batches")
+    ensure_topic(broker, topic)
+    other = batch_headers(CONTRACT.name, CONTRACT.version, "b-other")
+    with Publisher(broker) as publisher:
+        publisher.publish(topic, published_rows(300), key_field="person_token", headers=HEADERS)
+        publisher.publish(topic, published_rows(200), key_field="person_token", headers=other)
+    assert count_messages(broker, topic, expected=500) == 500
+    assert count_messages(broker, topic, batch_id=BATCH_ID) == 300
+    assert count_messages(broker, topic, batch_id="b-other") == 200
+    assert count_messages(broker, topic, batch_id="b-none") == 0
+    messages = read_messages(broker, topic, 1_000, batch_id="b-other")
+    assert len(messages) == 200
+    assert {headers["batch_id"] for _, _, headers in messages} == {"b-other"}
+
+
+def test_no_broker_fails_fast_with_retry_hint() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with (
+        pytest.raises(BrokerUnreachableError) as caught,
+        Publisher(address, request_timeout_ms=3_000) as publisher,
+    ):
+        publisher.publish("hub.nowhere", published_rows(10), key_field="person_token", headers=HEADERS)
+    elapsed = time.monotonic() - started
+    assert elapsed < 10, f"took {elapsed:.1f} s"
+    message = str(caught.value)
+    assert address in message
+    assert f"hub publish {BATCH_ID}" in message
+    assert "stay registered" in message
+    assert caught.value.retriable
+
+
+def test_creating_a_topic_without_broker_names_the_retry() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(BrokerUnreachableError, match=f"hub publish {BATCH_ID}") as caught:
+        ensure_topic(address, "hub.nowhere", request_timeout_ms=2_000, batch_id=BATCH_ID)
+    assert time.monotonic() - started < 8
+    assert address in str(caught.value)
+
+
+def test_broker_dying_during_a_send(tmp_path: Path) -> None:
+    dying = EmbeddedBroker(tmp_path, f"127.0.0.1:{free_port()}")
+    dying.start()
+    try:
+        topic = topic_name("hub.", "population_dying")
+        ensure_topic(dying.address, topic)
+
+        def batches_then_outage() -> Iterator[pa.RecordBatch]:
+            batches = published_rows(6_000)
+            yield batches[0]
+            dying.stop(grace_s=1)
+            yield from batches[1:]
+
+        started = time.monotonic()
+        with (
+            pytest.raises(BrokerUnreachableError, match=dying.address) as caught,
+            Publisher(dying.address, request_timeout_ms=3_000) as publisher,
+        ):
+            publisher.publish(topic, batches_then_outage(), key_field="person_token", headers=HEADERS)
+        elapsed = time.monotonic() - started
+        assert elapsed < 15, f"took {elapsed:.1f} s"
+        assert f"hub publish {BATCH_ID}" in str(caught.value)
+    finally:
+        dying.stop(grace_s=1)
+
+
+@pytest.mark.skipif(not os.environ.get("HUB_BENCH"), reason="benchmark: set HUB_BENCH=1")
+def test_throughput_100k(broker: str) -> None:
+    topic = topic_name("hub.", "population_100k")
+    ensure_topic(broker, topic)
+    batches = published_rows(100_000, chunk=10_000)
+    with Publisher(broker) as publisher:
+        publisher.connect()
+        started = time.perf_counter()
+        sent = publisher.publish(topic, batches, key_field="person_token", headers=HEADERS)
+        elapsed = time.perf_counter() - started
+    print(f"\npublished {sent} messages in {elapsed:.2f} s: {sent / elapsed:,.0f} messages/s")
+    assert count_messages(broker, topic, expected=100_000) == 100_000
