@@ -11,9 +11,9 @@ it. Staging is removed after the commit and kept after a failure for inspection.
 from __future__ import annotations
 
 import logging
-import secrets
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -97,10 +97,6 @@ def _today(settings: HubSettings) -> date:
     return date.today()
 
 
-def _new_batch_id(dataset: str) -> str:
-    return f"{dataset}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
-
-
 def _read_chunks(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
     parquet = pq.ParquetFile(path)
     yield from parquet.iter_batches(batch_size=rows)
@@ -143,7 +139,9 @@ def extract(dataset: str, *, settings: HubSettings | None = None, progress: Prog
         chunk_rows=settings.connectors.chunk_rows,
     )
     connector.check()
-    batch_id = _new_batch_id(dataset)
+    from catalog.store import new_batch_id
+
+    batch_id = new_batch_id(dataset)
     ref = BatchRef(batch_id, dataset, str(settings.staging_dir / batch_id))
     ref.folder.mkdir(parents=True, exist_ok=True)
     store = _store(settings)
@@ -275,21 +273,25 @@ def publish(batch_id: str, *, settings: HubSettings | None = None, progress: Pro
     tables = _tables(settings)
     topic = topic_name(settings.kafka.topic_prefix, batch.dataset)
     bootstrap = settings.kafka.bootstrap_servers
-    ensure_topic(bootstrap, topic, request_timeout_ms=settings.kafka.request_timeout_ms, batch_id=batch_id)
-    rows = tables.scan(batch.dataset, snapshot_id=batch.snapshot_id, batch_id=batch_id)
-    publisher = Publisher(bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms)
-    try:
-        sent = publisher.publish(
-            topic,
-            rows,
-            key_field=contract.published_keys[0],
-            headers=_headers(contract, batch_id, batch.snapshot_id),
-            batch_id=batch_id,
-            progress=lambda n: progress("publish", n),
+    ref = BatchRef(batch_id, batch.dataset, batch.staging_path or "")
+    # A failed delivery leaves the batch registered: publishing can simply be run again.
+    with _failing_batch(store, ref, status="registered"):
+        ensure_topic(
+            bootstrap, topic, request_timeout_ms=settings.kafka.request_timeout_ms, batch_id=batch_id
         )
-    finally:
-        publisher.close()
-    store.update_batch(batch_id, status="published", messages_published=sent, published_at=datetime.now(UTC))
+        rows = tables.scan(batch.dataset, snapshot_id=batch.snapshot_id, batch_id=batch_id)
+        with Publisher(bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms) as publisher:
+            sent = publisher.publish(
+                topic,
+                rows,
+                key_field=contract.published_keys[0],
+                headers=_headers(contract, batch_id, batch.snapshot_id),
+                batch_id=batch_id,
+                progress=lambda n: progress("publish", n),
+            )
+    store.update_batch(
+        batch_id, status="published", messages_published=sent, published_at=datetime.now(UTC), error=None
+    )
     log.info("batch %s: published %d messages to %s", batch_id, sent, topic)
     return int(sent)
 
@@ -303,19 +305,14 @@ def _headers(contract: Contract, batch_id: str, snapshot_id: int) -> dict[str, s
     }
 
 
-class _failing_batch:
-    """Record a step's failure on the batch (message only, never secrets) and re-raise."""
-
-    def __init__(self, store: Any, ref: BatchRef) -> None:
-        self.store = store
-        self.ref = ref
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if isinstance(exc, HubError):
-            self.store.update_batch(self.ref.batch_id, status="failed", error=str(exc))
+@contextmanager
+def _failing_batch(store: Any, ref: BatchRef, *, status: str = "failed") -> Iterator[None]:
+    """Record a step's failure on the batch (the message only, never secrets) and re-raise."""
+    try:
+        yield
+    except HubError as exc:
+        store.update_batch(ref.batch_id, status=status, error=str(exc))
+        raise
 
 
 @dataclass(frozen=True)
