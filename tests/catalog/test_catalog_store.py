@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -19,15 +18,7 @@ from catalog.errors import (
 from catalog.models import BatchStatus
 from catalog.store import MetadataStore, new_batch_id
 from hub.errors import QualityError, TransientError
-
-
-@dataclass(frozen=True)
-class Violation:
-    row: int
-    field: str
-    rule: str
-    message_zh: str
-    message_en: str
+from quality.validate import Violation
 
 
 def quarantined(rows: list[int]) -> pa.Table:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,17 +199,3 @@ def test_broker_dying_during_a_send(tmp_path: Path) -> None:
         assert f"hub publish {BATCH_ID}" in str(caught.value)
     finally:
         dying.stop(grace_s=1)
-
-
-@pytest.mark.skipif(not os.environ.get("HUB_BENCH"), reason="benchmark: set HUB_BENCH=1")
-def test_throughput_100k(broker: str) -> None:
-    topic = topic_name("hub.", "population_100k")
-    ensure_topic(broker, topic)
-    batches = published_rows(100_000, chunk=10_000)
-    with Publisher(broker) as publisher:
-        publisher.connect()
-        started = time.perf_counter()
-        sent = publisher.publish(topic, batches, key_field="person_token", headers=HEADERS)
-        elapsed = time.perf_counter() - started
-    print(f"\npublished {sent} messages in {elapsed:.2f} s: {sent / elapsed:,.0f} messages/s")
-    assert count_messages(broker, topic, expected=100_000) == 100_000

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 
 import pyarrow as pa
@@ -18,17 +17,9 @@ from sqlalchemy import create_engine, text
 from catalog.errors import AccountingError, BatchNotFoundError
 from catalog.models import BatchStatus
 from catalog.store import MetadataStore
+from quality.validate import Violation
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass(frozen=True)
-class Violation:
-    row: int
-    field: str
-    rule: str
-    message_zh: str
-    message_en: str
 
 
 @pytest.fixture
