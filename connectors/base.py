@@ -1,0 +1,52 @@
+"""The one interface every connector kind implements.
+
+A connector reads its source as Arrow record batches in the contract's canonical schema
+(``contract.arrow_schema()``) plus one bookkeeping column, :data:`ERRORS_COLUMN`: for each
+row, the contract fields whose source value could not be converted (null when all
+converted). Such a value arrives as null and the quality step quarantines the row with
+rule ``type`` and the field, so a bad value is never dropped silently nor fails the batch.
+
+Incremental reading: ``read(since=W)`` returns only records whose cursor is greater than
+the watermark ``W`` (all records when ``since`` is None); afterwards ``watermark`` is the
+greatest cursor value read (or the previous one when nothing came). The pipeline stores
+it with the batch, so a failed batch never advances it. Connectors that consume files
+instead of a cursor archive what they read in ``commit()``, which the pipeline calls only
+after the batch is registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+import pyarrow as pa
+
+ERRORS_COLUMN = "_conversion_errors"
+"""list<string> column: fields of the row whose source value did not convert to the contract type."""
+
+ERRORS_TYPE = pa.list_(pa.string())
+
+
+class Connector(Protocol):
+    """What the pipeline needs of a connector."""
+
+    def check(self) -> None:
+        """Reach the source and verify every mapped column exists (raises naming what is missing)."""
+
+    def read(self, *, since: str | None) -> Iterator[pa.RecordBatch]:
+        """Records changed after ``since`` (all when None), canonical schema + ERRORS_COLUMN."""
+
+    @property
+    def watermark(self) -> str | None:
+        """After ``read``: the greatest cursor value seen, as text (None: no cursor or no rows)."""
+
+    def commit(self) -> None:
+        """The batch read was registered: archive consumed files, release resources."""
+
+    def close(self) -> None:
+        """Release connections; safe to call more than once."""
+
+
+def batch_schema(contract_schema: pa.Schema) -> pa.Schema:
+    """Schema connectors emit: the contract's canonical schema plus the conversion errors."""
+    return contract_schema.append(pa.field(ERRORS_COLUMN, ERRORS_TYPE))
