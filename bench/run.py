@@ -29,7 +29,8 @@ from rich.table import Table  # noqa: E402
 
 console = Console()
 POSTGRES = os.environ.get("HUB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TABLE = "bench_population_registry"
+TABLE = "population_registry"
+"""The table the population source file reads (its URL comes from HUB_SOURCE_POPULATION_URL)."""
 
 
 def _child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -101,8 +102,7 @@ def main() -> None:
         env.update(
             HUB_HOME=str(home),
             HUB_MASKING__KEYRING_PATH=str(keyring),
-            HUB_CONNECTORS__POPULATION_URL=POSTGRES,
-            HUB_CONNECTORS__POPULATION_TABLE=TABLE,
+            HUB_SOURCE_POPULATION_URL=POSTGRES,
             HUB_KAFKA__BOOTSTRAP_SERVERS=bootstrap,
         )
         hub = str(Path(sys.executable).with_name("hub"))
@@ -136,6 +136,31 @@ def main() -> None:
     path = out / f"{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps(record, indent=2))
     console.print(f"written {path}")
+    _extraction(rows, out)
+
+
+def _extraction(rows: int, out: Path) -> None:
+    """The connector alone beside COPY, and its peak memory at N and 5N rows."""
+    from bench import extract
+
+    console.print(f"extraction: SqlConnector.read over {rows:,} rows beside COPY (and {5 * rows:,} for memory) ...")
+    results = extract.run(rows)
+    table = Table(title="extraction from PostgreSQL")
+    for col in ("what", "rows", "seconds", "rows/s", "peak MiB", "ratio"):
+        table.add_column(col, justify="left" if col == "what" else "right")
+    for r in results:
+        ratio = r.get("vs_baseline", r.get("peak_vs_1x", ""))
+        table.add_row(
+            str(r["what"]),
+            f"{r['rows']:,}",
+            f"{r['seconds']:.2f}",
+            f"{r['rows_per_s']:,.0f}",
+            f"{r['peak_mib']:.0f}",
+            f"{ratio:.2f}" if isinstance(ratio, float) else str(ratio),
+        )
+    console.print(table)
+    path = out / f"extract-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Enum,
@@ -84,6 +85,11 @@ class Batch(Base):
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     dataset: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(128))
+    department: Mapped[str | None] = mapped_column(String(128), default=None)
+    full_refresh: Mapped[bool] = mapped_column(Boolean, default=True)
+    watermark_from: Mapped[str | None] = mapped_column(String(64), default=None)
+    watermark_to: Mapped[str | None] = mapped_column(String(64), default=None)
+    connector_state: Mapped[str | None] = mapped_column(Text, default=None)
     contract_version: Mapped[str] = mapped_column(String(32))
     status: Mapped[BatchStatus] = mapped_column(
         Enum(

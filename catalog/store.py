@@ -184,6 +184,30 @@ class MetadataStore:
             )
             return session.scalars(query).first()
 
+    def last_watermark(self, source: str) -> str | None:
+        """Where the source's next incremental read starts: the watermark of its latest
+        registered batch. A failed batch never advances it, since it never registers."""
+        done = (BatchStatus.REGISTERED, BatchStatus.PUBLISHED)
+        with self._session() as session:
+            query = (
+                select(Batch.watermark_to)
+                .where(Batch.source == source, Batch.status.in_(done), Batch.watermark_to.is_not(None))
+                .order_by(Batch.registered_at.desc(), Batch.id.desc())
+                .limit(1)
+            )
+            return session.scalars(query).first()
+
+    def last_batch_of_source(self, source: str) -> Batch | None:
+        """The most recently started batch of a source, whatever its status."""
+        with self._session() as session:
+            query = (
+                select(Batch)
+                .where(Batch.source == source)
+                .order_by(Batch.started_at.desc(), Batch.id.desc())
+                .limit(1)
+            )
+            return session.scalars(query).first()
+
     def list_batches(self, dataset: str | None = None, limit: int = 20) -> list[Batch]:
         """Newest first; 20 by default because that fits one terminal screen."""
         query = select(Batch).order_by(Batch.started_at.desc(), Batch.id.desc()).limit(limit)

@@ -10,7 +10,12 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
+    "ERRORS_COLUMN": "connectors.base",
+    "Connector": "connectors.base",
     "SqlConnector": "connectors.sql",
+    "open_connector": "connectors.factory",
+    "to_batch": "connectors.convert",
+    "SourceQueryError": "connectors.errors",
     "SourceConfigError": "connectors.errors",
     "SourceDataError": "connectors.errors",
     "SourceSchemaError": "connectors.errors",

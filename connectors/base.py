@@ -11,13 +11,16 @@ the watermark ``W`` (all records when ``since`` is None); afterwards ``watermark
 greatest cursor value read (or the previous one when nothing came). The pipeline stores
 it with the batch, so a failed batch never advances it. Connectors that consume files
 instead of a cursor archive what they read in ``commit()``, which the pipeline calls only
-after the batch is registered.
+after the batch is registered. Pipeline steps may run in different processes, so what
+``commit`` needs is handed over as data: ``checkpoint()`` after reading returns a
+JSON-friendly value (or None), stored with the batch and given back to ``commit`` by a
+fresh connector in the register step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -40,8 +43,11 @@ class Connector(Protocol):
     def watermark(self) -> str | None:
         """After ``read``: the greatest cursor value seen, as text (None: no cursor or no rows)."""
 
-    def commit(self) -> None:
-        """The batch read was registered: archive consumed files, release resources."""
+    def checkpoint(self) -> dict[str, Any] | None:
+        """After ``read``: what ``commit`` will need (e.g. the files read), JSON-friendly."""
+
+    def commit(self, checkpoint: dict[str, Any] | None = None) -> None:
+        """The batch was registered: archive what ``checkpoint`` names (may run in another process)."""
 
     def close(self) -> None:
         """Release connections; safe to call more than once."""

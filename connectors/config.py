@@ -49,15 +49,21 @@ class _Located(BaseModel):
     """Fields shared by connectors that reach a system by URL."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str | None = Field(default=None, description="Inline URL (no password; ${VAR} expanded).")
-    url_env: str | None = Field(default=None, description="Environment variable holding the URL.")
+    url: str | None = Field(
+        default=None,
+        description="Inline URL (no password; ${VAR} expanded); the default when url_env is unset.",
+    )
+    url_env: str | None = Field(
+        default=None, description="Environment variable holding the URL (wins over url)."
+    )
     airflow_connection: str | None = Field(default=None, description="Airflow connection id holding it.")
 
     @model_validator(mode="after")
     def _one_location(self) -> _Located:
-        given = [n for n in ("url", "url_env", "airflow_connection") if getattr(self, n)]
-        if len(given) != 1:
-            raise ValueError(f"give exactly one of url, url_env, airflow_connection (got {given or 'none'})")
+        if self.airflow_connection and (self.url or self.url_env):
+            raise ValueError("airflow_connection excludes url and url_env")
+        if not (self.url or self.url_env or self.airflow_connection):
+            raise ValueError("give url, url_env (optionally with url as its default) or airflow_connection")
         if self.url and re.search(r"://[^/@:]+:[^/@]+@", self.url):
             raise ValueError("url holds a password: put the URL in an environment variable (url_env)")
         return self
@@ -110,7 +116,8 @@ class SourceConfig(BaseModel):
     )
     schedule: str = Field(default="@daily", description="Airflow schedule of the source's DAG.")
     depends_on: tuple[str, ...] = Field(
-        default=(), description="Datasets whose fresh tables this source's checks read (schedules on their assets)."
+        default=(),
+        description="Datasets whose fresh tables this source's checks read (schedules on their assets).",
     )
     chunk_rows: int | None = Field(default=None, ge=1_000, description="Override of the chunk size setting.")
     path: Path | None = Field(default=None, exclude=True, description="File the source was loaded from.")
@@ -138,8 +145,31 @@ def expand(value: str, env: Mapping[str, str] | None = None) -> str:
     return _VAR.sub(one, value)
 
 
-def load_source_file(path: Path) -> SourceConfig:
-    """Load one source file; every problem (schema, contract, mapping) is listed in the error."""
+def resolve_url(
+    location: SqlConnectorConfig | HttpConnectorConfig, env: Mapping[str, str] | None = None
+) -> str:
+    """The URL a connector reaches: ``url_env``'s value if set, else ``url`` expanded, else the
+    Airflow connection's URI (looked up only then, so Airflow is not imported otherwise)."""
+    env = os.environ if env is None else env
+    if location.url_env and env.get(location.url_env):
+        return env[location.url_env]
+    if location.url:
+        return expand(location.url, env)
+    if location.airflow_connection:
+        from airflow.sdk import BaseHook
+
+        return str(BaseHook.get_connection(location.airflow_connection).get_uri())
+    raise ConfigurationError(
+        f"environment variable {location.url_env} is not set and no default url is given"
+    )
+
+
+def load_source_file(path: Path, *, check_contract: bool = True) -> SourceConfig:
+    """Load one source file; every problem (schema, contract, mapping) is listed in the error.
+
+    ``check_contract=False`` skips loading the dataset's contract: DAG files use it to stay
+    cheap to parse (the contract is checked when a task runs, and by ``hub sources``).
+    """
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -151,7 +181,7 @@ def load_source_file(path: Path) -> SourceConfig:
     except ValidationError as exc:
         problems = [f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()]
         raise SourceFileError(f"source file {path} is invalid: {'; '.join(problems)}") from None
-    problems = _contract_problems(source)
+    problems = _contract_problems(source) if check_contract else []
     if problems:
         raise SourceFileError(f"source file {path} is invalid: {'; '.join(problems)}")
     return source
@@ -165,21 +195,29 @@ def _contract_problems(source: SourceConfig) -> list[str]:
     except ContractError as exc:
         return [f"dataset: {exc}"]
     fields = {f.name for f in contract.fields}
-    problems = [f"columns: {f!r} is not a field of contract {contract.name!r}" for f in source.columns if f not in fields]
-    problems += [f"values: {f!r} is not a field of contract {contract.name!r}" for f in source.values if f not in fields]
+    problems = [
+        f"columns: {f!r} is not a field of contract {contract.name!r}"
+        for f in source.columns
+        if f not in fields
+    ]
+    problems += [
+        f"values: {f!r} is not a field of contract {contract.name!r}"
+        for f in source.values
+        if f not in fields
+    ]
     if source.cursor is not None and source.cursor not in fields:
         problems.append(f"cursor: {source.cursor!r} is not a field of contract {contract.name!r}")
     return problems
 
 
-def load_sources(folder: Path | None = None) -> dict[str, SourceConfig]:
+def load_sources(folder: Path | None = None, *, check_contract: bool = True) -> dict[str, SourceConfig]:
     """Every source in ``folder`` by name; all files are checked and all problems reported at once."""
     folder = folder or SOURCES_DIR
     sources: dict[str, SourceConfig] = {}
     problems: list[str] = []
     for path in sorted(folder.glob("*.yaml")):
         try:
-            source = load_source_file(path)
+            source = load_source_file(path, check_contract=check_contract)
         except SourceFileError as exc:
             problems.append(str(exc))
             continue

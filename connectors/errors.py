@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hub.errors import ConfigurationError, ContractError, TransientError, redact_url
+from hub.errors import ConfigurationError, ContractError, FatalError, TransientError, redact_url
 
 
 class SourceConfigError(ConfigurationError):
@@ -36,15 +36,29 @@ class SourceSchemaError(ContractError):
         super().__init__(f"source {source!r}, table {table!r}: {what}")
 
 
-class SourceDataError(ContractError):
-    """A source value cannot be converted to its contract type."""
+class SourceQueryError(FatalError):
+    """The source refused the read (permissions, a column of an unreadable type): retrying
+    the same query will not help, the department or the source file must change."""
 
-    def __init__(self, source: str, row: int, field: str, value_type: str, expected: str) -> None:
+    def __init__(self, source: str, table: str, reason: str) -> None:
+        self.source = source
+        self.table = table
+        super().__init__(f"source {source!r}, table {table!r}: the read was refused: {reason}")
+
+
+class SourceDataError(ContractError):
+    """A source value cannot be converted to its contract type.
+
+    Connectors flag such rows for quarantine instead (:data:`connectors.base.ERRORS_COLUMN`);
+    this error is for callers that cannot quarantine.
+    """
+
+    def __init__(self, source: str, row: int, field: str, value_type: str | None, expected: str) -> None:
         self.source = source
         self.row = row
         self.field = field
         self.value_type = value_type
+        what = f"a value of type {value_type}" if value_type else "a value"
         super().__init__(
-            f"source {source!r}, row {row}, field {field!r}: a value of type {value_type} "
-            f"cannot be read as {expected}"
+            f"source {source!r}, row {row}, field {field!r}: {what} cannot be read as {expected}"
         )

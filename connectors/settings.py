@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field
 
 
 class ConnectorSettings(BaseModel):
-    """How sources are read."""
+    """How sources are found and read."""
 
-    population_url: str | None = Field(
+    sources_dir: Path | None = Field(
         default=None,
-        description="SQLAlchemy URL of the population registry; default: a SQLite file under the hub home.",
-    )
-    population_table: str = Field(
-        default="population_registry",
-        description="Table the population registry keeps its records in.",
+        description="Folder of source files (one YAML per source); default: connectors/sources/ "
+        "of the installed hub.",
     )
     chunk_rows: int = Field(
         default=50_000,

@@ -33,3 +33,21 @@ RETRY_POLICY = ExceptionRetryPolicy(
     ],
 )
 """Transient errors retry; every other hub error fails the task at once (STYLE rule 3)."""
+
+
+def source_schedule(
+    schedule: str, depends_on: tuple[str, ...] = (), timezone: str = "Asia/Shanghai"
+) -> object:
+    """A source's own schedule, or also whenever every dataset it depends on has been refreshed.
+
+    A source whose checks read other datasets (certificate holders must exist in population
+    or legal entities) runs after those tables change, so its checks see fresh data.
+    """
+    if not depends_on:
+        return schedule
+    from airflow.sdk import AssetAll, AssetOrTimeSchedule, CronTriggerTimetable
+
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(schedule, timezone=timezone),
+        assets=AssetAll(*(shared_dataset(name) for name in depends_on)),
+    )

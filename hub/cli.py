@@ -109,31 +109,56 @@ def broker_status() -> None:
 
 @app.command()
 def simulate(
+    source: Annotated[str, typer.Argument(help="Source whose department system to fill, e.g. population.")],
     rows: Annotated[int, typer.Option(min=1, help="Records to generate.")] = 100_000,
-    url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default: the configured source.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same records).")] = 20251101,
+    url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default: the source's own.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same records).")] = None,
     defect_rate: Annotated[
         float | None, typer.Option(min=0.0, max=0.1, help="Rate of each defect kind (default 0.2%).")
     ] = None,
 ) -> None:
-    """Fill a simulated population registry (public security department) with records."""
-    from connectors.simulator.population import DefectRates, fill
+    """Fill a simulated department system with records carrying known defects."""
+    from hub.pipeline import _source
+    from hub.simulate import simulate as fill
 
     settings = _settings()
-    target = url or settings.connectors.population_url
-    assert target is not None
-    rates = DefectRates.uniform(defect_rate) if defect_rate is not None else DefectRates()
+    config = _source(source, settings)
     with _progress() as bar:
         task = bar.add_task("simulate", total=rows)
         report = fill(
-            target,
-            rows,
-            table=settings.connectors.population_table,
+            config,
+            settings,
+            rows=rows,
+            url=url,
             seed=seed,
-            rates=rates,
+            defect_rate=defect_rate,
             progress=lambda done: bar.update(task, completed=done),
         )
     console.print(report.summary())
+
+
+@app.command("sources")
+def sources_list() -> None:
+    """Sources with their department, dataset, kind, last batch and watermark."""
+    from connectors.config import load_sources
+    from hub.pipeline import _store
+
+    settings = _settings()
+    store = _store(settings)
+    table = Table("source", "department", "dataset", "kind", "schedule", "last batch", "state", "watermark")
+    for name, source in sorted(load_sources(settings.connectors.sources_dir).items()):
+        last = store.last_batch_of_source(name)
+        table.add_row(
+            name,
+            source.department.name,
+            source.dataset,
+            source.connector.kind,
+            source.schedule,
+            last.id if last else "",
+            str(last.status) if last else "never run",
+            store.last_watermark(name) or "",
+        )
+    console.print(table)
 
 
 # -- pipeline -----------------------------------------------------------------------------
@@ -159,11 +184,14 @@ def _progress():
 
 
 @app.command("run")
-def run_dataset(
-    dataset: Annotated[str, typer.Argument(help="Dataset (contract name), e.g. population.")],
+def run_source(
+    source: Annotated[str, typer.Argument(help="Source name (see `hub sources`), e.g. population.")],
+    full: Annotated[
+        bool, typer.Option(help="Read everything, not only changes since the watermark.")
+    ] = False,
     publish: Annotated[bool, typer.Option(help="Publish registered rows to Kafka.")] = True,
 ) -> None:
-    """Run one batch of a dataset in this process: extract, validate, mask, register, publish."""
+    """Run one batch of a source in this process: extract, validate, mask, register, publish."""
     from hub import pipeline
 
     settings = _settings()
@@ -175,7 +203,7 @@ def run_dataset(
                 tasks[step] = bar.add_task(step, total=None)
             bar.update(tasks[step], completed=done)
 
-        result = pipeline.run(dataset, settings=settings, publish_rows=publish, progress=progress)
+        result = pipeline.run(source, settings=settings, full=full, publish_rows=publish, progress=progress)
     _print_batch(settings, result.batch_id)
 
 

@@ -1,42 +1,63 @@
-"""``hub demo``: the whole path on embedded defaults, safe to run again.
+"""``hub demo``: three departments' data through the whole path on embedded defaults.
 
-Keyring (created outside the repository if missing) -> embedded broker -> simulated
-population registry -> the ``population`` DAG run by real Airflow (``airflow dags test``)
--> the batch's catalogue record, a DuckDB query over the shared table, and the number of
-messages a Kafka consumer reads back for the batch.
+Keyring (created outside the repository if missing) -> embedded broker -> one synthetic
+world behind three simulated department systems (population registry and
+market-regulation register in SQLite, a certificate issuing system's HTTP API, and a GBK
+CSV file drop) -> one DAG per source run by real Airflow (``airflow dags test``) -> each
+batch's catalogue record, DuckDB queries over the shared tables (tokens join datasets
+without raw identity numbers), and the messages a Kafka consumer reads back per batch.
+
+Running it again is safe and shows incremental loading: the systems receive a further
+day of changes (new, updated and deregistered records) and each source reads only those.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from rich.console import Console
+from rich.table import Table
 
 from hub.errors import FatalError
 from hub.settings import HubSettings
 
+SOURCES = ("population", "legal_entity", "certificate_api", "certificate_files")
 DAG_TASKS = ("extract", "validate", "mask", "register", "publish")
+SEED = 20261121
+API_SHARE = 0.7
+"""Share of certificates the issuing system serves by API; the rest arrive as a file drop."""
 
-DEMO_QUERY = """
-SELECT gender, count(*) AS people, min(birth_year) AS born_from, max(birth_year) AS born_to,
-       count(DISTINCT division_code) AS divisions
-FROM population GROUP BY gender ORDER BY gender
-""".strip()
-
-SAMPLE_QUERY = (
-    "SELECT person_token, name, gender, birth_year, division_code, address, mobile "
-    "FROM population ORDER BY person_token LIMIT 5"
-)
+QUERIES = {
+    "people by gender": (
+        "SELECT gender, count(*) AS people, min(birth_year) AS born_from, max(birth_year) AS born_to "
+        "FROM population GROUP BY gender ORDER BY gender"
+    ),
+    "legal representatives found in population (joined by token)": (
+        "SELECT count(*) AS entities, count(p.person_token) AS representatives_in_population "
+        "FROM legal_entity l LEFT JOIN population p ON l.legal_rep_token = p.person_token"
+    ),
+    "certificates by holder type": (
+        "SELECT c.holder_code_type, count(*) AS certificates, count(p.person_token) AS holders_in_population "
+        "FROM certificate c LEFT JOIN population p ON c.holder_token = p.person_token "
+        "GROUP BY 1 ORDER BY 1"
+    ),
+    "a few shared people": (
+        "SELECT person_token, name, gender, birth_year, division_code, address, mobile "
+        "FROM population ORDER BY person_token LIMIT 3"
+    ),
+}
 
 
 def run_demo(settings: HubSettings, *, rows: int, console: Console, progress: Callable[[], Any]) -> None:
     from catalog.broker import EmbeddedBroker
-    from catalog.publish import count_messages, topic_name
-    from catalog.query import QueryEngine
-    from connectors.simulator.population import fill
-    from hub import airflow_runner
-    from hub.pipeline import _store, _tables
     from masking.keys import Keyring
 
     keyring_path = settings.masking.keyring_path
@@ -53,53 +74,193 @@ def run_demo(settings: HubSettings, *, rows: int, console: Console, progress: Ca
     else:
         console.print(f"[2/5] using Kafka at {settings.kafka.bootstrap_servers}")
 
-    console.print(f"[3/5] simulating the population registry: {rows:,} records")
-    with progress() as bar:
-        task = bar.add_task("simulate", total=rows)
-        assert settings.connectors.population_url is not None
-        report = fill(
-            settings.connectors.population_url,
-            rows,
-            table=settings.connectors.population_table,
-            progress=lambda done: bar.update(task, completed=done),
+    from hub.pipeline import _store
+
+    day = 1 + sum(1 for b in _store(settings).list_batches(dataset="population", limit=1000) if b.snapshot_id)
+    with _departments(settings, rows=rows, day=day, console=console, progress=progress):
+        batches = _run_dags(settings, console=console, progress=progress)
+    _show(settings, batches, console=console)
+    console.print(
+        "The broker keeps running (`hub broker stop`); `hub query`, `hub batches list` and "
+        "`hub sources` look further. Run `make demo` again for the next day's changes."
+    )
+
+
+@contextmanager
+def _departments(
+    settings: HubSettings, *, rows: int, day: int, console: Console, progress: Callable[[], Any]
+) -> Iterator[None]:
+    """Fill (day 1) or change (day 2 on) the simulated systems; serve the API while in use."""
+    from connectors.config import FileConnectorConfig, expand
+    from connectors.simulator import certificate, drop, legal_entity, population
+    from connectors.simulator.issuing_api import IssuingApi
+    from connectors.simulator.world import World
+    from hub.pipeline import _source
+    from hub.simulate import target_url
+
+    env = settings.source_env()
+    world = World(seed=SEED, persons=rows, entities=max(rows // 5, 100), as_of=_as_of(settings, day))
+    n_certificates = max(rows // 2, 100)
+    population_url = target_url(_source("population", settings), settings)
+    entity_url = target_url(_source("legal_entity", settings), settings)
+    drop_source = _source("certificate_files", settings).connector
+    if not isinstance(drop_source, FileConnectorConfig):
+        raise FatalError("source certificate_files is expected to be a file drop")
+    drops = Path(expand(drop_source.folder, env))
+    drops.mkdir(parents=True, exist_ok=True)
+    all_certificates = pa.Table.from_batches(list(certificate.generate(n_certificates, world=world)))
+    served = int(n_certificates * API_SHARE)
+
+    if day == 1:
+        console.print(
+            f"[3/5] simulating departments: {world.persons:,} people, {world.entities:,} legal entities, "
+            f"{n_certificates:,} certificates ({served:,} by API, the rest as a GBK CSV drop)"
         )
-    console.print(f"      {report.summary()}")
+        with progress() as bar:
+            task = bar.add_task("registries", total=world.persons + world.entities)
+            report = population.fill(
+                population_url,
+                world.persons,
+                seed=world.seed,
+                rates=world.population_rates,
+                chunk_rows=world.population_chunk_rows,
+                progress=lambda n: bar.update(task, completed=n),
+            )
+            entities = legal_entity.fill(
+                entity_url,
+                world.entities,
+                world=world,
+                progress=lambda n: bar.update(task, completed=world.persons + n),
+            )
+        console.print(f"      {report.summary()}")
+        console.print(f"      {entities.summary()}")
+        api_records = all_certificates.slice(0, served)
+        drop.write_csv(
+            certificate.to_csv_columns(all_certificates.slice(served)),
+            drops / "certificates-day1.csv",
+            headers=None,
+        )
+    else:
+        console.print(f"[3/5] day {day}: the departments record a day of changes")
+        people = population.changes(world.persons, seed=world.seed, day=day, rates=world.population_rates)
+        population.apply_changes(population_url, "population_registry", people)
+        firms = legal_entity.changes(world.entities, day=day, world=world)
+        legal_entity.apply_changes(entity_url, "market_entities", firms)
+        certs = certificate.changes(n_certificates, day=day, world=world)
+        changed = certs.records()
+        api_records = all_certificates.slice(0, served)
+        console.print(
+            f"      population {people.counts()}; legal entities {firms.counts()}; certificates {certs.counts()}"
+        )
+        drop.write_csv(
+            certificate.to_csv_columns(changed.slice(changed.num_rows // 2)),
+            drops / f"certificates-day{day}.csv",
+            headers=None,
+        )
+        api_changes = changed.slice(0, changed.num_rows // 2)
+    token = secrets.token_urlsafe(24)
+    api = IssuingApi(certificate.to_system_columns(api_records), token=token)
+    if day > 1:
+        api.upsert(certificate.to_system_columns(api_changes))
+    base_url = api.start()
+    saved = {
+        k: os.environ.get(k) for k in ("HUB_SOURCE_CERTIFICATE_API_URL", "HUB_SOURCE_CERTIFICATE_API_TOKEN")
+    }
+    os.environ["HUB_SOURCE_CERTIFICATE_API_URL"] = base_url
+    os.environ["HUB_SOURCE_CERTIFICATE_API_TOKEN"] = token
+    try:
+        yield
+    finally:
+        api.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _as_of(settings: HubSettings, day: int) -> dt.datetime:
+    """The world's reference time, fixed at day 1 and kept in the hub home, so that later
+    days change the same world whatever the date (a new date would mean a new world)."""
+    path = settings.home / "demo-world.json"
+    if day > 1 and path.exists():
+        return dt.datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["as_of"])
+    from connectors.simulator.world import start_of_today
+
+    as_of = start_of_today()
+    path.write_text(json.dumps({"as_of": as_of.isoformat(), "seed": SEED}), encoding="utf-8")
+    return as_of
+
+
+def _run_dags(settings: HubSettings, *, console: Console, progress: Callable[[], Any]) -> dict[str, Any]:
+    from hub import airflow_runner
+    from hub.pipeline import _store
 
     log_path = settings.home / "airflow" / "demo.log"
-    console.print(f"[4/5] running DAG 'population' through Airflow (log {log_path})")
+    console.print(f"[4/5] running one DAG per source through Airflow (log {log_path})")
+    store = _store(settings)
+    batches: dict[str, Any] = {}
     with progress() as bar:
-        steps = bar.add_task("airflow", total=len(DAG_TASKS) + 1)
+        steps = bar.add_task("airflow", total=1 + len(SOURCES) * len(DAG_TASKS))
         bar.update(steps, description="db migrate")
         airflow_runner.migrate(settings, log_path=log_path)
         bar.update(steps, advance=1)
+        for i, source in enumerate(SOURCES):
+            base = 1 + i * len(DAG_TASKS)
 
-        def on_task(task_id: str) -> None:
-            done = DAG_TASKS.index(task_id) + 1 if task_id in DAG_TASKS else 0
-            bar.update(steps, completed=done, description=task_id)
+            def on_task(task_id: str, base: int = base, source: str = source) -> None:
+                done = DAG_TASKS.index(task_id) if task_id in DAG_TASKS else 0
+                bar.update(steps, completed=base + done, description=f"{source}.{task_id}")
 
-        airflow_runner.run_dag("population", settings, log_path=log_path, on_task=on_task)
-        bar.update(steps, completed=len(DAG_TASKS) + 1, description="done")
+            airflow_runner.run_dag(source, settings, log_path=log_path, on_task=on_task)
+            batch = store.last_batch_of_source(source)
+            if batch is None or batch.status != "published":
+                raise FatalError(f"the {source} DAG left no published batch; see {log_path}")
+            batches[source] = batch
+        bar.update(steps, completed=1 + len(SOURCES) * len(DAG_TASKS), description="done")
+    return batches
 
-    store = _store(settings)
-    batch = store.latest_batch("population")
-    if batch is None or batch.status != "published":
-        raise FatalError(f"the DAG run left no published batch; see {log_path}")
+
+def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -> None:
+    from catalog.publish import count_messages, topic_name
+    from catalog.query import QueryEngine
+    from hub.cli import _arrow_table
+    from hub.pipeline import _store, _tables
+
     console.print("[5/5] results")
-    from hub.cli import _arrow_table, _print_batch
-
-    _print_batch(settings, batch.id)
+    store = _store(settings)
+    table = Table("source", "rows in", "valid", "quarantined", "in = valid + q", "published", "read back")
+    for source, batch in batches.items():
+        read = count_messages(
+            settings.kafka.bootstrap_servers,
+            topic_name(settings.kafka.topic_prefix, batch.dataset),
+            expected=batch.messages_published,
+            batch_id=batch.id,
+        )
+        if read != batch.messages_published:
+            raise FatalError(
+                f"read back {read} messages of batch {batch.id} but {batch.messages_published} were published"
+            )
+        holds = batch.rows_in == batch.rows_valid + batch.rows_quarantined
+        table.add_row(
+            source,
+            f"{batch.rows_in:,}",
+            f"{batch.rows_valid:,}",
+            f"{batch.rows_quarantined:,}",
+            "holds" if holds else "BROKEN",
+            f"{batch.messages_published:,}",
+            f"{read:,}",
+        )
+    console.print(table)
+    for source, batch in batches.items():
+        console.print(f"  {source}: batch {batch.id}, Iceberg snapshot {batch.snapshot_id}")
+    rules = Table("source", "rule", "field", "rows", title="quarantine by rule")
+    for source, batch in batches.items():
+        for rule, field, count in store.violations_summary(batch.id):
+            rules.add_row(source, rule, field, str(count))
+    if rules.row_count:
+        console.print(rules)
     engine = QueryEngine(_tables(settings))
-    console.print(f"DuckDB over the shared table:\n{DEMO_QUERY}")
-    console.print(_arrow_table(engine.run(DEMO_QUERY), 10))
-    console.print(SAMPLE_QUERY)
-    console.print(_arrow_table(engine.run(SAMPLE_QUERY), 5))
-    topic = topic_name(settings.kafka.topic_prefix, "population")
-    read = count_messages(
-        settings.kafka.bootstrap_servers, topic, expected=batch.messages_published, batch_id=batch.id
-    )
-    console.print(
-        f"Kafka consumer read back [bold]{read:,}[/] messages of batch {batch.id} from topic {topic} "
-        f"({batch.messages_published:,} published)"
-    )
-    if read != batch.messages_published:
-        raise FatalError(f"read back {read} messages but {batch.messages_published} were published")
+    for title, sql in QUERIES.items():
+        console.print(f"DuckDB, {title}:\n  {sql}")
+        console.print(_arrow_table(engine.run(sql), 10))

@@ -10,6 +10,7 @@ it. Staging is removed after the commit and kept after a failure for inspection.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,6 +27,10 @@ import pyarrow.parquet as pq
 from hub.errors import FatalError, HubError
 from hub.settings import HubSettings, get_settings
 from schemas import BATCH_ID_COLUMN, Contract, load_contract
+
+if TYPE_CHECKING:
+    from connectors.base import Connector
+    from connectors.config import SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,7 @@ class BatchRef:
     """What one step hands the next: JSON-friendly, so it fits an Airflow XCom."""
 
     batch_id: str
+    source: str
     dataset: str
     staging: str
 
@@ -49,7 +55,7 @@ class BatchRef:
 
     @classmethod
     def from_xcom(cls, value: dict[str, Any]) -> BatchRef:
-        return cls(batch_id=value["batch_id"], dataset=value["dataset"], staging=value["staging"])
+        return cls(**{name: value[name] for name in ("batch_id", "source", "dataset", "staging")})
 
     @property
     def folder(self) -> Path:
@@ -120,53 +126,81 @@ class _StageWriter:
         self._writer.close()
 
 
-def extract(dataset: str, *, settings: HubSettings | None = None, progress: Progress = _noop) -> BatchRef:
-    """Stream the dataset's source into staged Parquet and open a batch record."""
-    from connectors.sql import SqlConnector
+def _source(name: str, settings: HubSettings) -> SourceConfig:
+    from connectors.config import get_source
+
+    return get_source(name, settings.connectors.sources_dir)
+
+
+def _open(source: SourceConfig, settings: HubSettings) -> Connector:
+    from connectors.factory import open_connector
+
+    return open_connector(
+        source, chunk_rows=source.chunk_rows or settings.connectors.chunk_rows, env=settings.source_env()
+    )
+
+
+def extract(
+    source_name: str,
+    *,
+    settings: HubSettings | None = None,
+    full: bool = False,
+    progress: Progress = _noop,
+) -> BatchRef:
+    """Stream a source's new or changed records into staged Parquet and open a batch record.
+
+    Sources with a cursor are read incrementally from the watermark of their last
+    registered batch; ``full`` (or a first run) reads everything.
+    """
+    from catalog.store import new_batch_id
+    from connectors.base import batch_schema
 
     settings = settings or get_settings()
     settings.ensure_home()
-    contract = load_contract(dataset)
+    source = _source(source_name, settings)
+    contract = source.contract
     _keyring(settings)  # fail before any work when keys are missing
-    source_url = settings.connectors.population_url
-    assert source_url is not None
-    source = f"{contract.owner_department.name}/{settings.connectors.population_table}"
-    connector = SqlConnector(
-        source,
-        source_url,
-        settings.connectors.population_table,
-        contract,
-        chunk_rows=settings.connectors.chunk_rows,
-    )
-    connector.check()
-    from catalog.store import new_batch_id
-
-    batch_id = new_batch_id(dataset)
-    ref = BatchRef(batch_id, dataset, str(settings.staging_dir / batch_id))
-    ref.folder.mkdir(parents=True, exist_ok=True)
     store = _store(settings)
-    store.start_batch(
-        batch_id=batch_id,
-        dataset=dataset,
-        source=source,
-        contract_version=contract.version,
-        staging=ref.staging,
-    )
+    since = None if full or source.cursor is None else store.last_watermark(source.name)
+    connector = _open(source, settings)
     try:
-        schema = contract.arrow_schema().append(pa.field(ROW_COLUMN, pa.int64(), nullable=False))
-        writer = _StageWriter(ref.file("raw"), schema)
-        try:
-            for chunk in connector.iter_batches():
-                rows = pa.array(range(writer.rows, writer.rows + chunk.num_rows), pa.int64())
-                writer.write(pa.RecordBatch.from_arrays([*chunk.columns, rows], schema=schema))
-                progress("extract", writer.rows)
-        finally:
-            writer.close()
-    except HubError as exc:
-        store.update_batch(batch_id, status="failed", error=str(exc))
-        raise
-    store.update_batch(batch_id, status="extracted", rows_in=writer.rows)
-    log.info("batch %s: extracted %d rows from %s", batch_id, writer.rows, source)
+        connector.check()
+        batch_id = new_batch_id(source.name)
+        ref = BatchRef(batch_id, source.name, contract.name, str(settings.staging_dir / batch_id))
+        ref.folder.mkdir(parents=True, exist_ok=True)
+        store.start_batch(
+            batch_id=batch_id,
+            dataset=contract.name,
+            source=source.name,
+            contract_version=contract.version,
+            staging=ref.staging,
+        )
+        store.update_batch(
+            batch_id, department=source.department.name, full_refresh=since is None, watermark_from=since
+        )
+        with _failing_batch(store, ref):
+            schema = batch_schema(contract.arrow_schema()).append(
+                pa.field(ROW_COLUMN, pa.int64(), nullable=False)
+            )
+            writer = _StageWriter(ref.file("raw"), schema)
+            try:
+                for chunk in connector.read(since=since):
+                    rows = pa.array(range(writer.rows, writer.rows + chunk.num_rows), pa.int64())
+                    writer.write(pa.RecordBatch.from_arrays([*chunk.columns, rows], schema=schema))
+                    progress("extract", writer.rows)
+            finally:
+                writer.close()
+            state = connector.checkpoint()
+    finally:
+        connector.close()
+    store.update_batch(
+        batch_id,
+        status="extracted",
+        rows_in=writer.rows,
+        watermark_to=connector.watermark or since,
+        connector_state=json.dumps(state, ensure_ascii=False) if state is not None else None,
+    )
+    log.info("batch %s: extracted %d rows from %s (since %s)", batch_id, writer.rows, source.name, since)
     return ref
 
 
@@ -247,7 +281,7 @@ def register(ref: BatchRef, *, settings: HubSettings | None = None) -> int:
             contract,
             _read_chunks(masked, settings.connectors.chunk_rows),
             batch_id=ref.batch_id,
-            mode="overwrite",
+            mode="upsert",
         )
         store.update_batch(
             ref.batch_id,
@@ -255,9 +289,19 @@ def register(ref: BatchRef, *, settings: HubSettings | None = None) -> int:
             snapshot_id=snapshot_id,
             registered_at=datetime.now(UTC),
         )
+    _commit_source(ref, batch.connector_state, settings)
     shutil.rmtree(ref.folder, ignore_errors=True)
     log.info("batch %s: registered as snapshot %s", ref.batch_id, snapshot_id)
     return int(snapshot_id)
+
+
+def _commit_source(ref: BatchRef, state: str | None, settings: HubSettings) -> None:
+    """Tell the connector its batch is registered (a file drop archives what it read)."""
+    connector = _open(_source(ref.source, settings), settings)
+    try:
+        connector.commit(json.loads(state) if state else None)
+    finally:
+        connector.close()
 
 
 def publish(batch_id: str, *, settings: HubSettings | None = None, progress: Progress = _noop) -> int:
@@ -273,7 +317,7 @@ def publish(batch_id: str, *, settings: HubSettings | None = None, progress: Pro
     tables = _tables(settings)
     topic = topic_name(settings.kafka.topic_prefix, batch.dataset)
     bootstrap = settings.kafka.bootstrap_servers
-    ref = BatchRef(batch_id, batch.dataset, batch.staging_path or "")
+    ref = BatchRef(batch_id, batch.source, batch.dataset, batch.staging_path or "")
     # A failed delivery leaves the batch registered: publishing can simply be run again.
     with _failing_batch(store, ref, status="registered"):
         ensure_topic(
@@ -323,15 +367,16 @@ class RunResult:
 
 
 def run(
-    dataset: str,
+    source: str,
     *,
     settings: HubSettings | None = None,
+    full: bool = False,
     publish_rows: bool = True,
     progress: Progress = _noop,
 ) -> RunResult:
-    """All steps of one batch in this process, as the DAG runs them across tasks."""
+    """All steps of one batch of a source in this process, as the DAG runs them across tasks."""
     settings = settings or get_settings()
-    ref = extract(dataset, settings=settings, progress=progress)
+    ref = extract(source, settings=settings, full=full, progress=progress)
     validate(ref, settings=settings, progress=progress)
     mask(ref, settings=settings, progress=progress)
     snapshot_id = register(ref, settings=settings)

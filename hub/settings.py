@@ -66,8 +66,6 @@ class HubSettings(BaseSettings):
     @model_validator(mode="after")
     def _derive_locations(self) -> HubSettings:
         self.home = self.home.expanduser().resolve()
-        if self.connectors.population_url is None:
-            self.connectors.population_url = f"sqlite:///{self.home / 'sources' / 'population.db'}"
         if self.catalog.metadata_url is None:
             self.catalog.metadata_url = f"sqlite:///{self.home / 'hub.db'}"
         if self.catalog.iceberg_url is None:
@@ -80,6 +78,10 @@ class HubSettings(BaseSettings):
     def staging_dir(self) -> Path:
         """Local staging area for batches between pipeline steps."""
         return self.home / "staging"
+
+    def source_env(self) -> dict[str, str]:
+        """Environment that source files expand ``${VAR}`` from: the process's, plus HUB_HOME."""
+        return {**os.environ, "HUB_HOME": str(self.home)}
 
     def ensure_home(self) -> None:
         for folder in (self.home, self.home / "sources", self.staging_dir):

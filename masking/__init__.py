@@ -2,12 +2,6 @@
 
 ``mask_table`` turns valid rows of a contract's canonical schema into its published schema;
 ``Keyring.init`` / ``Keyring.load`` manage the key file behind ``hub keys init``.
+Nothing is imported here: ``hub.settings`` imports ``masking.settings``, and DAG files
+import the settings at parse time.
 """
-
-from __future__ import annotations
-
-from masking.apply import mask_table
-from masking.keys import KeyInfo, Keyring, Secret, TokenKey
-from masking.rules import RULES, apply_rule
-
-__all__ = ["RULES", "KeyInfo", "Keyring", "Secret", "TokenKey", "apply_rule", "mask_table"]

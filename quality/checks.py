@@ -271,3 +271,225 @@ def gb2260(codes: ArrayLike) -> pa.BooleanArray:
     ok = _matches(strings, DIVISION_PATTERN)
     numbers = _number(_fixed_width(strings, ok, 6))
     return _result(_missing(strings) | (ok & _known_division(numbers, None)))
+
+
+# --- GB 32100 unified social credit codes ---------------------------------------------
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+"""GB 32100 code characters: digits and upper-case letters without I, O, S, V, Z."""
+USCC_PATTERN = r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}$"
+"""Registration department and organisation type (any code character: letter departments
+such as N or Y exist besides 1, 5 and 9), a 6-digit division code, the 9-character
+organisation code and the check character."""
+
+CENTRAL_DIVISIONS = (100000,)
+"""Division part of codes registered at central level (e.g. ministries' 11100000...): not a
+GB/T 2260 county, but what GB 32100 prescribes for the national registration authority."""
+
+_USCC_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int64)
+_ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
+_ORG_CHECK_CHARS = np.frombuffer(b"0123456789X0", dtype=np.uint8)
+"""GB 11714 check: index ``11 - S mod 11``, so 10 is X and 11 is 0."""
+
+
+def _lookup(alphabet: str) -> np.ndarray:
+    """Byte -> position in ``alphabet`` (-1 for other bytes), for vectorised indexing."""
+    table = np.full(256, -1, dtype=np.int64)
+    for value, char in enumerate(alphabet.encode("ascii")):
+        table[char] = value
+    return table
+
+
+_USCC_VALUES = _lookup(USCC_ALPHABET)
+_USCC_CHARS = np.frombuffer(USCC_ALPHABET.encode("ascii"), dtype=np.uint8)
+_ALNUM_VALUES = _lookup("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+"""Digits 0-9 and letters A=10 .. Z=35: the values GB 11714 and ISO 7064 MOD 37,36 use."""
+
+
+def _usccs(codes: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(missing, well formed, byte matrix) of an array of unified social credit codes."""
+    values = _strings(codes)
+    ok = _matches(values, USCC_PATTERN)
+    return _missing(values), ok, _fixed_width(values, ok, 18)
+
+
+def _uscc_check_ok(matrix: np.ndarray) -> np.ndarray:
+    total = _USCC_VALUES[matrix[:, :17]] @ _USCC_WEIGHTS
+    return _USCC_CHARS[(31 - total % 31) % 31] == matrix[:, 17]
+
+
+def _org_code_ok(matrix: np.ndarray) -> np.ndarray:
+    total = _ALNUM_VALUES[matrix[:, 8:16]] @ _ORG_WEIGHTS
+    return _ORG_CHECK_CHARS[11 - total % 11] == matrix[:, 16]
+
+
+def _uscc_division_ok(matrix: np.ndarray) -> np.ndarray:
+    codes = _number(matrix[:, 2:8])
+    return _known_division(codes, None) | np.isin(codes, CENTRAL_DIVISIONS)
+
+
+def gb32100_format(codes: ArrayLike) -> pa.BooleanArray:
+    """18 code characters (upper case) with a 6-digit division part: see :data:`USCC_PATTERN`."""
+    missing, ok, _ = _usccs(codes)
+    return _result(missing | ok)
+
+
+def gb32100_check(codes: ArrayLike) -> pa.BooleanArray:
+    """The 18th character is ``alphabet[(31 - S mod 31) mod 31]`` over weighted positions 1-17."""
+    missing, ok, matrix = _usccs(codes)
+    return _result(missing | ~ok | _uscc_check_ok(matrix))
+
+
+def gb32100_org_code(codes: ArrayLike) -> pa.BooleanArray:
+    """Positions 9-17, the GB 11714 organisation code, carry their own check character."""
+    missing, ok, matrix = _usccs(codes)
+    return _result(missing | ~ok | _org_code_ok(matrix))
+
+
+def gb32100_division(codes: ArrayLike) -> pa.BooleanArray:
+    """Positions 3-8 are a code GB/T 2260 lists (or listed), or :data:`CENTRAL_DIVISIONS`.
+
+    Codes outlive division changes (a company keeps its code when its county is merged),
+    so any code the table has ever listed passes, as in :func:`gb2260`.
+    """
+    missing, ok, matrix = _usccs(codes)
+    return _result(missing | ~ok | _uscc_division_ok(matrix))
+
+
+def gb32100(codes: ArrayLike) -> pa.BooleanArray:
+    """All four GB 32100 rules at once (format, check character, organisation code, division)."""
+    missing, ok, matrix = _usccs(codes)
+    valid = ok & _uscc_check_ok(matrix) & _org_code_ok(matrix) & _uscc_division_ok(matrix)
+    return _result(missing | valid)
+
+
+CERTIFICATE_TYPE_PATTERN = r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}[0-9A-Z]{3}$"
+"""GB/T 36904 certificate type code: the defining authority's USCC and a 3-character sequence."""
+
+
+def certificate_type_code(codes: ArrayLike) -> pa.BooleanArray:
+    """A certificate type code whose first 18 characters are a valid GB 32100 code."""
+    values = _strings(codes)
+    ok = _matches(values, CERTIFICATE_TYPE_PATTERN)
+    matrix = _fixed_width(values, ok, 21)[:, :18]
+    valid = ok & _uscc_check_ok(matrix) & _org_code_ok(matrix) & _uscc_division_ok(matrix)
+    return _result(_missing(values) | valid)
+
+
+# --- GB/T 36904 electronic certificate identifiers -------------------------------------
+
+GB36904_ROOT = "1.2.156.3005.2"
+"""Object identifier arc under which every electronic certificate identifier lives."""
+GB36904_PATTERN = (
+    r"^1\.2\.156\.3005\.2"
+    r"\.[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}[0-9A-Z]{3}"
+    r"\.[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}"
+    r"\.[0-9A-Z]{1,40}\.[0-9]{3}\.[0-9A-Z]$"
+)
+"""Root, type code (USCC + 3), issuer USCC, serial, 3-digit version, check character.
+
+The serial is the issuer's own numbering; 1-40 upper-case alphanumerics admits every
+serial seen in issued identifiers (check against the standard's text before narrowing)."""
+_MOD = 36
+
+
+def _mod_37_36_valid(bodies: pa.Array) -> np.ndarray:
+    """ISO 7064 MOD 37,36 (hybrid) over strings of varying length, check char included.
+
+    The recurrence runs over character positions, one numpy step per position for all
+    rows at once; rows shorter than the position keep their state.
+    """
+    n = len(bodies)
+    offsets = np.frombuffer(bodies.buffers()[1], dtype=np.int32)[bodies.offset : bodies.offset + n + 1]
+    data = np.frombuffer(bodies.buffers()[2], dtype=np.uint8) if n else np.zeros(0, dtype=np.uint8)
+    starts = offsets[:-1].astype(np.int64)
+    lengths = np.diff(offsets).astype(np.int64)
+    state = np.full(n, _MOD // 2, dtype=np.int64)
+    for position in range(int(lengths.max()) if n else 0):
+        active = lengths > position
+        value = _ALNUM_VALUES[data[np.where(active, starts + position, 0)]]
+        step = ((np.where(state == 0, _MOD, state) * 2) % (_MOD + 1) + value) % _MOD
+        state = np.where(active, step, state)
+    valid: np.ndarray = state == 1
+    return valid
+
+
+def _identifiers(ids: ArrayLike) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """(missing, well formed, values) of an array of certificate identifiers."""
+    values = _strings(ids)
+    return _missing(values), _matches(values, GB36904_PATTERN), values
+
+
+def gb36904_format(ids: ArrayLike) -> pa.BooleanArray:
+    """Dot-separated identifier under :data:`GB36904_ROOT`: see :data:`GB36904_PATTERN`."""
+    missing, ok, _ = _identifiers(ids)
+    return _result(missing | ok)
+
+
+def gb36904_check(ids: ArrayLike) -> pa.BooleanArray:
+    """ISO 7064 MOD 37,36 over type + issuer + serial + version + check character is 1."""
+    missing, ok, values = _identifiers(ids)
+    if not len(values):
+        return _result(missing)
+    # a short dummy stands in for malformed rows, which pass here: the format rule reports them
+    padded = pc.if_else(pa.array(ok, type=pa.bool_()), values, "1.2.156.3005.2.0")
+    body = pc.replace_substring(pc.utf8_slice_codeunits(padded, len(GB36904_ROOT) + 1), ".", "")
+    return _result(missing | ~ok | _mod_37_36_valid(body.cast(pa.string())))
+
+
+def gb36904(ids: ArrayLike) -> pa.BooleanArray:
+    """Both GB/T 36904 rules at once (format and check character)."""
+    return _result(np.asarray(gb36904_format(ids), dtype=bool) & np.asarray(gb36904_check(ids), dtype=bool))
+
+
+# --- certificate row checks -----------------------------------------------------------
+
+ACTIVE_STATUS = "有效"
+"""The certificate status that claims the certificate is in force."""
+
+
+def _day_numbers(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """(null, days since 1970) of a date array; nulls read as day 0."""
+    dates = _dates(values)
+    null = np.asarray(dates.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    days = np.asarray(pc.fill_null(dates.cast(pa.int32()), 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return null, days
+
+
+def validity_window_ordered(valid_from: ArrayLike, valid_until: ArrayLike) -> pa.BooleanArray:
+    """``valid_from <= valid_until``; a missing end (long-term validity) or start passes."""
+    from_null, start = _day_numbers(valid_from)
+    until_null, end = _day_numbers(valid_until)
+    return _result(from_null | until_null | (start <= end))
+
+
+def validity_status_consistent(valid_until: ArrayLike, status: ArrayLike, today: date) -> pa.BooleanArray:
+    """A certificate whose validity ended before ``today`` is not reported as 有效.
+
+    Only that direction is enforced: a 过期 certificate with a later end date may have been
+    expired early by its issuer, and statuses are changed by the source, not the hub.
+    """
+    until_null, end = _day_numbers(valid_until)
+    active = np.asarray(pc.fill_null(pc.equal(_strings(status), ACTIVE_STATUS), False), dtype=bool)
+    ended = ~until_null & (end < (today - date(1970, 1, 1)).days)
+    return _result(~(active & ended))
+
+
+PERSON_CODE_TYPE = "111"
+"""Holder code type of a resident identity number (GB 11643)."""
+ENTITY_CODE_TYPE = "001"
+"""Holder code type of a unified social credit code (GB 32100)."""
+
+
+def holder_code_matches(codes: ArrayLike, code_types: ArrayLike, today: date) -> pa.BooleanArray:
+    """Type 111 needs a valid GB 11643 number, 001 a valid GB 32100 code.
+
+    Other types pass: an unknown type is the ``code_list`` rule's concern, a missing code
+    the ``required`` rule's.
+    """
+    kinds = _strings(code_types)
+    person = np.asarray(pc.fill_null(pc.equal(kinds, PERSON_CODE_TYPE), False), dtype=bool)
+    entity = np.asarray(pc.fill_null(pc.equal(kinds, ENTITY_CODE_TYPE), False), dtype=bool)
+    as_person = np.asarray(gb11643(codes, today), dtype=bool)
+    as_entity = np.asarray(gb32100(codes), dtype=bool)
+    return _result((~person | as_person) & (~entity | as_entity))

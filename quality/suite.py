@@ -63,6 +63,46 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "公民身份号码的顺序码奇偶与字段「{field}」不一致",
         "the sequence parity of the identity number disagrees with field {field}",
     ),
+    "gb32100.format": (
+        "字段「{field}」不符合统一社会信用代码格式（18位代码字符，第3-8位为数字）",
+        "field {field} is not 18 GB 32100 code characters with a 6-digit division part",
+    ),
+    "gb32100.check": (
+        "字段「{field}」的统一社会信用代码校验码错误",
+        "field {field} has a wrong GB 32100 check character",
+    ),
+    "gb32100.org_code": (
+        "字段「{field}」中的组织机构代码（GB 11714）校验码错误",
+        "field {field} embeds an organisation code with a wrong GB 11714 check character",
+    ),
+    "gb32100.division": (
+        "字段「{field}」中的登记管理机关行政区划代码未知",
+        "field {field} embeds an unknown division code",
+    ),
+    "certificate_type_code": (
+        "字段「{field}」不是统一社会信用代码加3位顺序码构成的证照类型代码",
+        "field {field} is not a valid social credit code followed by a 3-character sequence",
+    ),
+    "gb36904.format": (
+        "字段「{field}」不符合电子证照标识格式（GB/T 36904）",
+        "field {field} is not a GB/T 36904 certificate identifier",
+    ),
+    "gb36904.check": (
+        "字段「{field}」的电子证照标识校验位错误",
+        "field {field} has a wrong GB/T 36904 (ISO 7064 MOD 37,36) check character",
+    ),
+    "validity_window": (
+        "有效期起始日期晚于字段「{field}」",
+        "the first day of validity is after field {field}",
+    ),
+    "validity_status": (
+        "有效期已过但字段「{field}」仍为有效",
+        "field {field} says 有效 (valid) although the validity ended before today",
+    ),
+    "holder_code": (
+        "字段「{field}」与持证主体代码类型不符（111须为公民身份号码，001须为统一社会信用代码）",
+        "field {field} is not valid for its code type (111 needs a GB 11643 number, 001 a GB 32100 code)",
+    ),
     "key.duplicate": (
         "主键字段「{field}」的值在本批次中出现多次",
         "key {field} occurs more than once in this batch",
@@ -79,16 +119,41 @@ FIELD_CHECKS: dict[str, tuple[tuple[type[ColumnMapExpectation], str], ...]] = {
     ),
     "gb2260": ((hub.ExpectColumnValuesToBeGb2260Code, "gb2260"),),
     "mobile_cn": ((hub.ExpectColumnValuesToBeMobileCn, "mobile_cn"),),
+    "gb32100": (
+        (hub.ExpectColumnValuesToHaveGb32100Format, "gb32100.format"),
+        (hub.ExpectColumnValuesToHaveGb32100Check, "gb32100.check"),
+        (hub.ExpectColumnValuesToHaveGb32100OrgCode, "gb32100.org_code"),
+        (hub.ExpectColumnValuesToHaveGb32100Division, "gb32100.division"),
+    ),
+    "certificate_type_code": ((hub.ExpectColumnValuesToBeCertificateTypeCode, "certificate_type_code"),),
+    "gb36904": (
+        (hub.ExpectColumnValuesToHaveGb36904Format, "gb36904.format"),
+        (hub.ExpectColumnValuesToHaveGb36904Check, "gb36904.check"),
+    ),
 }
 """Contract field ``checks`` name -> expectations it expands to, each with its rule code."""
 
 ROW_CHECKS: dict[str, type[ColumnPairMapExpectation]] = {
     "id_birth_date": hub.ExpectIdNumberToMatchBirthDate,
     "id_gender": hub.ExpectIdNumberToMatchGender,
+    "validity_window": hub.ExpectValidityWindowToBeOrdered,
+    "validity_status": hub.ExpectStatusToAgreeWithValidity,
+    "holder_code": hub.ExpectHolderCodeToMatchItsType,
 }
-"""Contract ``row_checks`` rule -> pair expectation (fields: identity number, other field)."""
+"""Contract ``row_checks`` rule -> pair expectation over its two fields (column_A, column_B)."""
 
-_NEEDS_TODAY = (hub.ExpectColumnValuesToHaveGb11643BirthDate,)
+REPORTED_FIELD: dict[str, int] = {"holder_code": 0}
+"""Which of a row check's two fields a violation names; the second unless listed here.
+
+The field named is the one a correction request asks the source to fix: for the identity
+number checks that is the other field (the number has its own rules), for ``holder_code``
+the code itself, whose type is checked against the code list on its own."""
+
+_NEEDS_TODAY = (
+    hub.ExpectColumnValuesToHaveGb11643BirthDate,
+    hub.ExpectStatusToAgreeWithValidity,
+    hub.ExpectHolderCodeToMatchItsType,
+)
 
 
 def key_column(contract: Contract) -> str:
@@ -159,7 +224,8 @@ def build_suite(contract: Contract, *, duplicate_keys: Collection[str], today: d
 
     ``duplicate_keys`` are key values occurring more than once in the whole batch (see
     :func:`quality.validate.find_duplicate_keys`); every row carrying one is rejected, since
-    the hub cannot tell which copy the source meant. ``today`` bounds birth dates.
+    the hub cannot tell which copy the source meant. ``today`` bounds birth dates and
+    decides which certificates have expired.
     """
     problems = _unknown_checks(contract)
     if problems:
@@ -171,9 +237,12 @@ def build_suite(contract: Contract, *, duplicate_keys: Collection[str], today: d
     for field in contract.fields:
         found += _field_expectations(field, today)
     for row_check in contract.row_checks:
-        id_field, other = row_check.fields
+        first, second = row_check.fields
+        expectation_class = ROW_CHECKS[row_check.rule]
+        reported = row_check.fields[REPORTED_FIELD.get(row_check.rule, 1)]
+        extra: dict[str, Any] = {"today": today.isoformat()} if expectation_class in _NEEDS_TODAY else {}
         found.append(
-            ROW_CHECKS[row_check.rule](column_A=id_field, column_B=other, meta=_meta(row_check.rule, other))
+            expectation_class(column_A=first, column_B=second, meta=_meta(row_check.rule, reported), **extra)
         )
     if duplicate_keys:
         key = key_column(contract)

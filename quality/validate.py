@@ -140,6 +140,7 @@ class Validator:
             result = runner.validate_expectation_suite(suite)
             for outcome in result.results:
                 violations += _violations(outcome, where)
+            violations += _conversion_violations(chunk)
         violations.sort(key=lambda v: v.row)
         bad = pa.array(sorted({v.row for v in violations}), type=pa.int64())
         in_quarantine = pc.is_in(chunk.column(ROW_COLUMN), value_set=bad)
@@ -153,6 +154,33 @@ class Validator:
         if violations:
             log.info("%s: %d of %d rows quarantined", where, quarantined.num_rows, chunk.num_rows)
         return ChunkResult(chunk.num_rows, valid, quarantined, violations)
+
+
+CONVERSION_RULE = "type"
+CONVERSION_MESSAGES = (
+    "源数据值无法转换为目录契约规定的类型",
+    "the source value cannot be read as the type the contract gives this field",
+)
+
+
+def _conversion_violations(chunk: pa.Table) -> list[Violation]:
+    """Rows whose connector could not convert a value (listed in the errors column)."""
+    from connectors.base import ERRORS_COLUMN
+
+    if ERRORS_COLUMN not in chunk.column_names:
+        return []
+    errors = chunk.column(ERRORS_COLUMN)
+    failing = pc.fill_null(pc.greater(pc.list_value_length(errors), 0), False)
+    if not pc.any(failing).as_py():
+        return []
+    rows = chunk.column(ROW_COLUMN).filter(failing).to_pylist()
+    fields = errors.filter(failing).to_pylist()
+    zh, en = CONVERSION_MESSAGES
+    return [
+        Violation(row, name, CONVERSION_RULE, zh, en)
+        for row, names in zip(rows, fields, strict=True)
+        for name in names
+    ]
 
 
 def _rows(unexpected: Iterable[Any]) -> list[int]:

@@ -30,6 +30,7 @@ class FieldType(StrEnum):
     DATE = "date"
     TIMESTAMP = "timestamp"
     INTEGER = "integer"
+    DECIMAL = "decimal"
 
     def arrow(self) -> pa.DataType:
         return _ARROW_TYPES[self]
@@ -40,7 +41,11 @@ _ARROW_TYPES: dict[FieldType, pa.DataType] = {
     FieldType.DATE: pa.date32(),
     FieldType.TIMESTAMP: pa.timestamp("us"),
     FieldType.INTEGER: pa.int64(),
+    FieldType.DECIMAL: pa.decimal128(20, 4),
 }
+"""``decimal`` is 20 digits with 4 after the point: amounts such as registered capital in
+万元 are recorded to 4 places (one yuan = 0.0001 万元), and 16 integer digits hold any
+amount a register keeps without the rounding a float would bring."""
 
 
 class Sensitivity(StrEnum):
@@ -232,6 +237,9 @@ class Contract(BaseModel):
             pa.int64(): {"type": "integer"},
             pa.date32(): {"type": "string", "format": "date"},
             pa.timestamp("us"): {"type": "string", "format": "date-time"},
+            # A string, not a JSON number: consumers parsing numbers as binary floats would
+            # silently round amounts; the publisher writes Decimal values as their text.
+            FieldType.DECIMAL.arrow(): {"type": "string", "format": "decimal"},
         }
         props: dict[str, Any] = {}
         required: list[str] = []

@@ -45,9 +45,54 @@ def test_dag_file_parse_does_no_heavy_imports() -> None:
         "print(','.join(heavy))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT / "dags" / "population.py")],
+        [sys.executable, "-c", code, str(ROOT / "dags" / "sources.py")],
         capture_output=True,
         text=True,
         check=True,
     )
     assert out.stdout.strip() == ""
+
+
+def test_one_dag_per_source_file_and_dependent_sources_wait_for_assets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from hub.settings import get_settings
+
+    original = (ROOT / "connectors" / "sources" / "population.yaml").read_text(encoding="utf-8")
+    (tmp_path / "registry_a.yaml").write_text(
+        original.replace("name: population", "name: registry_a"), "utf-8"
+    )
+    dependent = original.replace("name: population", "name: registry_b") + "depends_on: [population]\n"
+    (tmp_path / "registry_b.yaml").write_text(dependent, encoding="utf-8")
+    monkeypatch.setenv("HUB_CONNECTORS__SOURCES_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        bag = DagBag(dag_folder=str(ROOT / "dags"))
+    finally:
+        get_settings.cache_clear()
+    assert bag.import_errors == {}
+    assert set(bag.dags) == {"registry_a", "registry_b"}
+    assert "AssetOrTimeSchedule" not in type(bag.dags["registry_a"].timetable).__name__
+    dependent_schedule = bag.dags["registry_b"].timetable
+    assert type(dependent_schedule).__name__ == "AssetOrTimeSchedule"
+    assert "population" in str(dependent_schedule.asset_condition)
+
+
+def test_a_broken_source_file_is_an_import_error_naming_the_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from hub.settings import get_settings
+
+    (tmp_path / "broken.yaml").write_text("name: broken\nconnector: {kind: ftp}\n", encoding="utf-8")
+    monkeypatch.setenv("HUB_CONNECTORS__SOURCES_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        bag = DagBag(dag_folder=str(ROOT / "dags"))
+    finally:
+        get_settings.cache_clear()
+    message = " ".join(bag.import_errors.values())
+    assert "broken.yaml" in message and "connector" in message

@@ -487,3 +487,191 @@ def _executemany(conn: sa.Connection, target: sa.Table, batch: pa.RecordBatch) -
         for column in batch.columns
     ]
     conn.exec_driver_sql(statement, list(zip(*values, strict=True)))
+
+
+# --- Day 2: changes to an existing registry -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Changes:
+    """One day of changes to a simulated source, as records of the canonical schema.
+
+    ``new`` records have keys the source did not hold; ``updated`` and ``status_changed``
+    records repeat the key of a clean existing record with changed fields. Every record's
+    ``updated_at`` falls on ``day`` (day 1 is the initial load, whose records all predate
+    ``as_of``), so an incremental run after day 1 reads exactly :meth:`records`.
+    """
+
+    dataset: str
+    key: str
+    day: int
+    new: pa.Table
+    updated: pa.Table
+    status_changed: pa.Table
+
+    def records(self) -> pa.Table:
+        """All changed records: new, then updated, then status changes."""
+        return pa.concat_tables([self.new, self.updated, self.status_changed])
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "new": self.new.num_rows,
+            "updated": self.updated.num_rows,
+            "status_changed": self.status_changed.num_rows,
+        }
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts().values())
+
+    def keys(self) -> set[str]:
+        return set(self.records().column(self.key).to_pylist())
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    """What :func:`apply_changes` wrote: ``inserted`` new keys, ``replaced`` existing ones."""
+
+    table: str
+    inserted: int
+    replaced: int
+    seconds: float
+
+
+def day_start(as_of: dt.datetime, day: int) -> dt.datetime:
+    """First instant of ``day``: day 1's records predate ``as_of``, day 2 starts at it."""
+    if day < 2:
+        raise ValueError(f"changes start on day 2 (day 1 is the initial load), got day={day}")
+    return as_of + dt.timedelta(days=day - 2)
+
+
+def day_timestamps(rng: np.random.Generator, m: int, as_of: dt.datetime, day: int) -> pa.Array:
+    """Whole seconds within ``day``: later than every record of the days before."""
+    start = int((day_start(as_of, day) - dt.datetime(1970, 1, 1)).total_seconds())
+    return pa.array((start + rng.integers(0, 86_400, m)) * 1_000_000, type=pa.timestamp("us"))
+
+
+def changes(
+    n_existing: int,
+    *,
+    seed: int = DEFAULT_SEED,
+    day: int = 2,
+    new: int = 100,
+    updated: int = 100,
+    deregistered: int = 50,
+    rates: DefectRates = DefectRates(),
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    as_of: dt.datetime | None = None,
+) -> Changes:
+    """Day ``day``'s changes to the registry ``generate(n_existing, seed=..., rates=...)`` built.
+
+    ``new`` persons are born or move in (clean records, identity numbers unused so far);
+    ``updated`` clean active persons get a new mobile number and address in their county;
+    ``deregistered`` clean active persons die (status 3) or move out (status 2). Updates
+    are drawn from clean rows only, so each change is one valid record of a known key.
+    """
+    from connectors.simulator.world import clean_persons
+
+    anchor = as_of or dt.datetime.combine(dt.date.today(), dt.time())
+    existing = pa.Table.from_batches(
+        generate(n_existing, seed=seed, rates=rates, chunk_rows=chunk_rows, as_of=anchor)
+    ).combine_chunks()
+    rng = np.random.default_rng([seed, 0xDA7, day])
+    candidates = np.flatnonzero(
+        clean_persons(existing)
+        & (existing.column("registration_status").to_numpy(zero_copy_only=False) == "1")
+    )
+    if updated + deregistered > candidates.size:
+        raise ValueError(
+            f"{updated} updates and {deregistered} deregistrations need that many clean active persons; "
+            f"the registry of {n_existing} rows has {candidates.size}"
+        )
+    picked = rng.choice(candidates, updated + deregistered, replace=False)
+    schema = existing.schema
+
+    bodies = np.sort(
+        np.array(pc.utf8_slice_codeunits(existing.column("id_number"), 0, 17).to_pylist(), dtype=np.int64)
+    )
+    fresh, _ = _chunk(rng, new, dict.fromkeys(DEFECT_KINDS, 0), bodies, anchor, schema)
+    fresh = fresh.set_column(
+        schema.get_field_index("updated_at"), "updated_at", day_timestamps(rng, new, anchor, day)
+    )
+
+    moved = existing.take(pa.array(picked[:updated]))
+    county = _county_of(moved.column("division_code").to_pylist(), moved.column("birth_date").to_pylist())
+    moved = moved.set_column(schema.get_field_index("address"), "address", _addresses(rng, county))
+    moved = moved.set_column(
+        schema.get_field_index("mobile"), "mobile", pa.array(_mobiles(rng, updated)).cast(pa.string())
+    )
+    moved = moved.set_column(
+        schema.get_field_index("updated_at"), "updated_at", day_timestamps(rng, updated, anchor, day)
+    )
+
+    gone = existing.take(pa.array(picked[updated:]))
+    status = _pool(("2", "3")).take(pa.array(rng.integers(0, 2, deregistered)))
+    gone = gone.set_column(schema.get_field_index("registration_status"), "registration_status", status)
+    gone = gone.set_column(
+        schema.get_field_index("updated_at"), "updated_at", day_timestamps(rng, deregistered, anchor, day)
+    )
+    return Changes(
+        dataset="population",
+        key="id_number",
+        day=day,
+        new=pa.Table.from_batches([fresh], schema=schema),
+        updated=moved,
+        status_changed=gone,
+    )
+
+
+def _county_of(codes: list[str], births: list[dt.date]) -> np.ndarray:
+    """County-table row of each division code in the person's birth year (for the address)."""
+    table = county_table()
+    rows: dict[int, list[int]] = {}
+    for row, code in enumerate(table.codes.tolist()):
+        rows.setdefault(code, []).append(row)
+    out = np.empty(len(codes), dtype=np.int64)
+    for i, (code, birth) in enumerate(zip(codes, births, strict=True)):
+        spans = rows[int(code)]
+        out[i] = next((r for r in spans if table.start[r] <= birth.year <= table.end[r]), spans[-1])
+    return out
+
+
+def apply_changes(url: str, table: str, changes: Changes) -> ApplyReport:
+    """Upsert ``changes`` into the registry table at ``url`` (rows of a changed key are replaced)."""
+    return upsert(
+        url,
+        registry_table(table),
+        changes.key,
+        changes.records(),
+        replaced=changes.rows - changes.new.num_rows,
+    )
+
+
+def upsert(url: str, target: sa.Table, key: str, records: pa.Table, *, replaced: int) -> ApplyReport:
+    """Replace the rows of ``records``' keys and insert ``records``, in one transaction.
+
+    Delete-then-insert rather than a dialect's ``ON CONFLICT``/``ON DUPLICATE KEY``: the
+    simulated tables have no unique key (they hold planted duplicates), and the same
+    statements then work on every database.
+    """
+    started = time.perf_counter()
+    source = f"simulator:{target.name}"
+    engine = source_engine(source, url)
+    keys = records.column(key).to_pylist()
+    try:
+        with connect(source, url, engine) as conn, conn.begin():
+            for at in range(0, len(keys), 1_000):
+                conn.execute(target.delete().where(target.c[key].in_(keys[at : at + 1_000])))
+            write = _copy if _uses_copy(engine) else _executemany
+            for batch in records.to_batches(max_chunksize=DEFAULT_CHUNK_ROWS):
+                write(conn, target, batch)
+    except OperationalError as exc:
+        raise SourceUnreachableError(source, url, driver_reason(exc, engine.url)) from exc
+    finally:
+        engine.dispose()
+    return ApplyReport(
+        table=target.name,
+        inserted=records.num_rows - replaced,
+        replaced=replaced,
+        seconds=time.perf_counter() - started,
+    )

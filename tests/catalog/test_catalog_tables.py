@@ -147,3 +147,29 @@ def test_unknown_dataset(tables: SharedTables) -> None:
     with pytest.raises(DatasetNotFoundError):
         tables.scan("certificate")
     assert tables.datasets() == []
+
+
+def test_upsert_replaces_rows_by_key_and_keeps_the_others(
+    tables: SharedTables, population: Contract, published_rows: PublishedRows
+) -> None:
+    tables.commit(population, published_rows(100, "day-1"), batch_id="day-1", mode="upsert")
+    changed = published_rows(20, "day-2", start=90)  # 10 existing keys, 10 new ones
+    snapshot = tables.commit(population, changed, batch_id="day-2", mode="upsert")
+    rows = pa.Table.from_batches(list(tables.scan("population", snapshot_id=snapshot)))
+    assert rows.num_rows == 110
+    tokens = rows.column("person_token").to_pylist()
+    assert len(set(tokens)) == 110
+    by_token = dict(zip(tokens, rows.column("_batch_id").to_pylist(), strict=True))
+    assert by_token["tok-00000089"] == "day-1"
+    assert by_token["tok-00000090"] == "day-2" and by_token["tok-00000109"] == "day-2"
+    assert rows_of(tables, "population", snapshot_id=snapshot, batch_id="day-2").num_rows == 20
+
+
+def test_upsert_again_changes_nothing(
+    tables: SharedTables, population: Contract, published_rows: PublishedRows
+) -> None:
+    rows = published_rows(50, "b")
+    tables.commit(population, rows, batch_id="b", mode="upsert")
+    snapshot = tables.commit(population, rows, batch_id="b", mode="upsert")
+    again = pa.Table.from_batches(list(tables.scan("population", snapshot_id=snapshot)))
+    assert again.sort_by("person_token").equals(rows.sort_by("person_token").cast(again.schema))

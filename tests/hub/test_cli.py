@@ -36,7 +36,7 @@ def _assert_clean_error(result: subprocess.CompletedProcess[str], code: int, *ne
 
 
 def test_run_without_keyring_says_to_run_keys_init(env: dict[str, str]) -> None:
-    assert hub("simulate", "--rows", "200", env=env).returncode == 0
+    assert hub("simulate", "population", "--rows", "200", env=env).returncode == 0
     result = hub("run", "population", env=env)
     _assert_clean_error(result, 2, "hub keys init", env["HUB_MASKING__KEYRING_PATH"])
     assert len(result.stderr.strip().splitlines()) <= 2  # one message (rich may wrap it once)
@@ -53,7 +53,7 @@ def test_keys_init_twice_refuses_to_replace_keys(env: dict[str, str]) -> None:
 
 def test_unreachable_source_names_it_without_password(env: dict[str, str]) -> None:
     assert hub("keys", "init", env=env).returncode == 0
-    env["HUB_CONNECTORS__POPULATION_URL"] = "postgresql+psycopg://registry:t0p-secret@127.0.0.1:1/registry"
+    env["HUB_SOURCE_POPULATION_URL"] = "postgresql+psycopg://registry:t0p-secret@127.0.0.1:1/registry"
     result = hub("run", "population", env=env)
     _assert_clean_error(result, 6, "127.0.0.1:1/registry")
     assert "t0p-secret" not in result.stderr + result.stdout
@@ -62,7 +62,7 @@ def test_unreachable_source_names_it_without_password(env: dict[str, str]) -> No
 def test_unknown_batch_and_unknown_dataset(env: dict[str, str]) -> None:
     _assert_clean_error(hub("batches", "show", "population-x", env=env), 7, "population-x")
     result = hub("run", "people", env=env)
-    _assert_clean_error(result, 3, "no contract for dataset 'people'", "population")
+    _assert_clean_error(result, 2, "no source 'people'", "population")
 
 
 def test_settings_hide_passwords(env: dict[str, str]) -> None:

@@ -1,4 +1,4 @@
-"""The SQL connector reading a real PostgreSQL table filled by the simulator."""
+"""The SQL connector reading a real PostgreSQL table (the COPY road), and the shared suite."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
+from connectors.base import ERRORS_COLUMN, batch_schema
 from connectors.errors import SourceSchemaError, SourceUnreachableError
 from connectors.simulator import fill, generate
 from connectors.sql import SqlConnector
 from schemas.contract import load_contract
+from tests.connectors.suite import ConnectorSuite
+from tests.connectors.test_sql_suite import SqlHarness
 
 pytestmark = pytest.mark.integration
 CONTRACT = load_contract("population")
@@ -35,14 +38,14 @@ def test_reads_back_what_the_simulator_wrote(postgres_url: str, filled: str) -> 
     connector = SqlConnector("population", postgres_url, filled, CONTRACT, chunk_rows=1_500)
     connector.check()
     assert connector.count() == ROWS
-    batches = list(connector.iter_batches())
+    batches = list(connector.read(since=None))
     connector.close()
     assert [b.num_rows for b in batches] == [1_500, 1_500, 1_500, 500]
-    assert all(b.schema.equals(CONTRACT.arrow_schema(), check_metadata=True) for b in batches)
+    assert all(b.schema.equals(batch_schema(CONTRACT.arrow_schema()), check_metadata=True) for b in batches)
 
     read = pa.Table.from_batches(batches)
-    ids = read.column("id_number").to_pylist()
-    assert ids == sorted(ids)
+    assert read[ERRORS_COLUMN].null_count == ROWS
+    read = read.drop_columns([ERRORS_COLUMN])
     written = pa.Table.from_batches(generate(ROWS, seed=21, chunk_rows=2_000))
     order = [("id_number", "ascending"), ("name", "ascending")]
     assert (
@@ -55,7 +58,7 @@ def test_reads_back_what_the_simulator_wrote(postgres_url: str, filled: str) -> 
     assert isinstance(first["birth_date"], dt.date) and isinstance(first["updated_at"], dt.datetime)
 
 
-def test_char_padding_is_stripped(postgres_url: str) -> None:
+def test_char_padding_nulls_and_empty_strings(postgres_url: str) -> None:
     name = f"pad_{uuid.uuid4().hex[:12]}"
     engine = sa.create_engine(postgres_url)
     types = {"gender": "CHAR(4)", "birth_date": "DATE", "updated_at": "TIMESTAMPTZ"}
@@ -64,13 +67,16 @@ def test_char_padding_is_stripped(postgres_url: str) -> None:
         with engine.begin() as conn:
             conn.exec_driver_sql(f'CREATE TABLE "{name}" ({columns})')
             conn.exec_driver_sql(
-                f'INSERT INTO "{name}" (id_number, gender, birth_date, updated_at) '
-                "VALUES ('A', '1', '2001-02-03', '2025-01-02 03:04:05+08')"
+                f'INSERT INTO "{name}" (id_number, name, gender, birth_date, address, updated_at) '
+                "VALUES ('A', '', '1', '2001-02-03', E'line\\n\"two\", 3', '2025-01-02 03:04:05+08')"
             )
-        (batch,) = SqlConnector("pad", postgres_url, name, CONTRACT).iter_batches()
+        (batch,) = SqlConnector("pad", postgres_url, name, CONTRACT).read(since=None)
         row = batch.to_pylist()[0]
         assert row["gender"] == "1"
         assert row["updated_at"] == dt.datetime(2025, 1, 1, 19, 4, 5)
+        assert row["name"] == "" and row["mobile"] is None
+        assert row["address"] == 'line\n"two", 3'
+        assert row[ERRORS_COLUMN] is None
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
@@ -93,3 +99,27 @@ def test_wrong_password_is_not_in_the_message(postgres_url: str) -> None:
         SqlConnector("population", url, "population_registry", CONTRACT).check()
     assert "s3cr3t-pw" not in str(caught.value)
     assert "no_such_role:***@" in str(caught.value)
+
+
+def test_incremental_read_through_copy(postgres_url: str, filled: str) -> None:
+    connector = SqlConnector(
+        "population", postgres_url, filled, CONTRACT, cursor="updated_at", chunk_rows=700
+    )
+    everything = pa.Table.from_batches(list(connector.read(since=None)))
+    mark = connector.watermark
+    assert mark is not None and everything.num_rows == ROWS
+    stamps = sorted(everything["updated_at"].to_pylist())
+    since = stamps[-10].isoformat()
+    later = pa.Table.from_batches(list(connector.read(since=since)))
+    assert later.num_rows == sum(1 for s in stamps if s > stamps[-10])
+    assert later["updated_at"].to_pylist() == sorted(later["updated_at"].to_pylist())
+    assert connector.watermark == mark
+    connector.close()
+
+
+class TestPostgresConnector(ConnectorSuite):
+    @pytest.fixture
+    def harness(self, postgres_url: str) -> Iterator[SqlHarness]:
+        harness = SqlHarness(postgres_url)
+        yield harness
+        harness.close()

@@ -10,14 +10,12 @@ from hub import airflow_runner
 def test_dag_runs_end_to_end_through_airflow(ready_hub, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from catalog.publish import count_messages, topic_name
     from catalog.query import QueryEngine
-    from connectors.simulator.population import fill
     from hub import pipeline
+    from hub.simulate import simulate
 
     # Airflow's own metadata database for this test only.
     monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'airflow.db'}")
-    report = fill(
-        ready_hub.connectors.population_url, 2_000, table=ready_hub.connectors.population_table, seed=11
-    )
+    report = simulate(pipeline._source("population", ready_hub), ready_hub, rows=2_000, seed=11)
     log = tmp_path / "airflow.log"
     started: list[str] = []
     airflow_runner.migrate(ready_hub, log_path=log)

@@ -14,11 +14,10 @@ ID_NUMBER = re.compile(r"\d{17}[\dX]")
 
 
 def _fill(settings, rows: int = ROWS, seed: int = 7):  # type: ignore[no-untyped-def]
-    from connectors.simulator.population import fill
+    from hub.pipeline import _source
+    from hub.simulate import simulate
 
-    return fill(
-        settings.connectors.population_url, rows, table=settings.connectors.population_table, seed=seed
-    )
+    return simulate(_source("population", settings), settings, rows=rows, seed=seed)
 
 
 def test_batch_is_checked_masked_registered_published_and_queryable(ready_hub) -> None:  # type: ignore[no-untyped-def]
@@ -65,20 +64,62 @@ def result_staging(settings, batch_id: str) -> Path:  # type: ignore[no-untyped-
     return settings.staging_dir / batch_id
 
 
-def test_rerun_keeps_the_table_at_the_current_state(ready_hub) -> None:  # type: ignore[no-untyped-def]
+def test_rerun_reads_nothing_new_and_full_rerun_changes_nothing(ready_hub) -> None:  # type: ignore[no-untyped-def]
     from catalog.query import QueryEngine
     from hub import pipeline
 
     _fill(ready_hub, rows=1_000)
     first = pipeline.run("population", settings=ready_hub, publish_rows=False)
-    second = pipeline.run("population", settings=ready_hub, publish_rows=False)
-    assert second.snapshot_id != first.snapshot_id
     engine = QueryEngine(pipeline._tables(ready_hub))
-    counts = engine.run(
-        "SELECT count(*) AS n, count(DISTINCT person_token) AS d FROM population"
-    ).to_pylist()[0]
-    valid = pipeline._store(ready_hub).get_batch(second.batch_id).rows_valid
-    assert counts == {"n": valid, "d": valid}
+    query = "SELECT count(*) AS n, count(DISTINCT person_token) AS d FROM population"
+    before = engine.run(query).to_pylist()[0]
+    store = pipeline._store(ready_hub)
+    valid = store.get_batch(first.batch_id).rows_valid
+    assert before == {"n": valid, "d": valid}
+
+    again = pipeline.run("population", settings=ready_hub, publish_rows=False)
+    assert store.get_batch(again.batch_id).rows_in == 0
+    assert store.get_batch(again.batch_id).watermark_to == store.get_batch(first.batch_id).watermark_to
+
+    full = pipeline.run("population", settings=ready_hub, full=True, publish_rows=False)
+    assert store.get_batch(full.batch_id).rows_in == 1_000
+    assert store.get_batch(full.batch_id).full_refresh
+    assert QueryEngine(pipeline._tables(ready_hub)).run(query).to_pylist()[0] == before
+
+
+def test_day_two_reads_exactly_the_changes_and_updates_by_key(ready_hub) -> None:  # type: ignore[no-untyped-def]
+    from catalog.query import QueryEngine
+    from connectors.config import resolve_url
+    from connectors.simulator import population
+    from hub import pipeline
+
+    report = _fill(ready_hub, rows=2_000)
+    first = pipeline.run("population", settings=ready_hub, publish_rows=False)
+    store = pipeline._store(ready_hub)
+    valid_day_one = store.get_batch(first.batch_id).rows_valid
+    assert valid_day_one == 2_000 - report.expected_quarantined
+
+    source = pipeline._source("population", ready_hub)
+    day_two = population.changes(2_000, seed=7, new=40, updated=30, deregistered=20)
+    population.apply_changes(resolve_url(source.connector, ready_hub.source_env()), "population_registry", day_two)
+    second = pipeline.run("population", settings=ready_hub, publish_rows=False)
+    batch = store.get_batch(second.batch_id)
+    assert batch.rows_in == day_two.rows == 90
+    assert batch.rows_quarantined == 0 and not batch.full_refresh
+    assert batch.watermark_from == store.get_batch(first.batch_id).watermark_to
+    assert batch.watermark_to > batch.watermark_from
+
+    engine = QueryEngine(pipeline._tables(ready_hub))
+    assert engine.run("SELECT count(*) AS n FROM population").to_pylist()[0]["n"] == valid_day_one + 40
+    statuses = engine.run(
+        f"SELECT registration_status AS s, count(*) AS n FROM population WHERE _batch_id = '{batch.id}' GROUP BY 1"
+    ).to_pylist()
+    changed = {row["s"]: row["n"] for row in statuses}
+    expected = {}
+    for status in day_two.records().column("registration_status").to_pylist():
+        expected[status] = expected.get(status, 0) + 1
+    assert changed == expected
+    assert day_two.status_changed.num_rows == 20
 
 
 def test_missing_keyring_says_to_run_keys_init(hub_home: Path) -> None:
@@ -95,7 +136,9 @@ def test_missing_keyring_says_to_run_keys_init(hub_home: Path) -> None:
 def test_unreachable_source_names_it_without_password(ready_hub, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from hub import pipeline
 
-    ready_hub.connectors.population_url = "postgresql+psycopg://registry:s3cret-pw@127.0.0.1:1/registry"
+    monkeypatch.setenv(
+        "HUB_SOURCE_POPULATION_URL", "postgresql+psycopg://registry:s3cret-pw@127.0.0.1:1/registry"
+    )
     with pytest.raises(TransientError) as info:
         pipeline.extract("population", settings=ready_hub)
     message = str(info.value)
@@ -132,5 +175,5 @@ def test_broker_outage_keeps_batch_registered_and_names_the_retry(ready_hub) -> 
 def test_unknown_dataset_is_a_clear_error(ready_hub) -> None:  # type: ignore[no-untyped-def]
     from hub import pipeline
 
-    with pytest.raises(HubError, match="no contract for dataset 'people'"):
+    with pytest.raises(HubError, match=r"no source 'people' .*population"):
         pipeline.run("people", settings=ready_hub)

@@ -1,0 +1,79 @@
+"""One DAG per department source file: extract -> validate -> mask -> register -> publish.
+
+Each task calls the same library step as ``hub run SOURCE`` and hands the next task only
+the batch reference (id, source, dataset, staging folder). Rows failing the contract's
+checks are quarantined in ``validate``; ``register`` commits one atomic Iceberg snapshot
+and updates the dataset's asset; ``publish`` can be re-run alone after a broker outage.
+
+Parsing reads only the small source files (no contracts, no databases), so it stays cheap.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+
+from connectors.config import SourceConfig, load_sources
+from hub.assets import RETRY_POLICY, shared_dataset, source_schedule
+from hub.settings import get_settings
+
+
+def source_dag(source: SourceConfig) -> None:
+    name = source.name
+
+    @dag(
+        dag_id=name,
+        schedule=source_schedule(source.schedule, source.depends_on),
+        start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+        catchup=False,
+        max_active_runs=1,
+        tags=["hub", source.dataset, source.department.name],
+        doc_md=f"{__doc__}\n\nSource `{name}` of {source.department.name} feeds dataset `{source.dataset}`.",
+        default_args={
+            "retries": 2,
+            "retry_delay": timedelta(minutes=2),
+            "retry_policy": RETRY_POLICY,
+        },
+    )
+    def pipeline() -> None:
+        @task
+        def extract() -> dict[str, str]:
+            from hub import pipeline
+
+            return pipeline.extract(name).to_xcom()
+
+        @task
+        def validate(ref: dict[str, str]) -> dict[str, str]:
+            from hub import pipeline
+
+            return pipeline.validate(pipeline.BatchRef.from_xcom(ref)).to_xcom()
+
+        @task
+        def mask(ref: dict[str, str]) -> dict[str, str]:
+            from hub import pipeline
+
+            return pipeline.mask(pipeline.BatchRef.from_xcom(ref)).to_xcom()
+
+        @task(outlets=[shared_dataset(source.dataset)])
+        def register(ref: dict[str, str]) -> str:
+            from hub import pipeline
+
+            batch = pipeline.BatchRef.from_xcom(ref)
+            pipeline.register(batch)
+            return batch.batch_id
+
+        @task
+        def publish(batch_id: str) -> int:
+            from hub import pipeline
+
+            return pipeline.publish(batch_id)
+
+        publish(register(mask(validate(extract()))))
+
+    pipeline()
+
+
+for _source in load_sources(get_settings().connectors.sources_dir, check_contract=False).values():
+    source_dag(_source)
