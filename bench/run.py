@@ -143,7 +143,9 @@ def _extraction(rows: int, out: Path) -> None:
     """The connector alone beside COPY, and its peak memory at N and 5N rows."""
     from bench import extract
 
-    console.print(f"extraction: SqlConnector.read over {rows:,} rows beside COPY (and {5 * rows:,} for memory) ...")
+    console.print(
+        f"extraction: SqlConnector.read over {rows:,} rows beside COPY (and {5 * rows:,} for memory) ..."
+    )
     results = extract.run(rows)
     table = Table(title="extraction from PostgreSQL")
     for col in ("what", "rows", "seconds", "rows/s", "peak MiB", "ratio"):

@@ -101,7 +101,9 @@ def test_day_two_reads_exactly_the_changes_and_updates_by_key(ready_hub) -> None
 
     source = pipeline._source("population", ready_hub)
     day_two = population.changes(2_000, seed=7, new=40, updated=30, deregistered=20)
-    population.apply_changes(resolve_url(source.connector, ready_hub.source_env()), "population_registry", day_two)
+    population.apply_changes(
+        resolve_url(source.connector, ready_hub.source_env()), "population_registry", day_two
+    )
     second = pipeline.run("population", settings=ready_hub, publish_rows=False)
     batch = store.get_batch(second.batch_id)
     assert batch.rows_in == day_two.rows == 90
