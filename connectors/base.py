@@ -19,10 +19,13 @@ fresh connector in the register step.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Protocol
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from schemas.contract import Contract
 
 ERRORS_COLUMN = "_conversion_errors"
 """list<string> column: fields of the row whose source value did not convert to the contract type."""
@@ -51,6 +54,28 @@ class Connector(Protocol):
 
     def close(self) -> None:
         """Release connections; safe to call more than once."""
+
+
+def field_columns(
+    source: str, contract: Contract, columns: Mapping[str, str] | None, cursor: str | None
+) -> dict[str, str]:
+    """Contract field -> source column for every field (unmapped fields read their own name).
+
+    A mapping or cursor naming a field the contract does not have is a configuration error.
+    """
+    from connectors.errors import SourceConfigError
+
+    mapping = dict(columns or {})
+    known = [f.name for f in contract.fields]
+    unknown = sorted(set(mapping) - set(known))
+    if unknown:
+        raise SourceConfigError(
+            f"source {source!r}: column mapping names field(s) {', '.join(unknown)} "
+            f"that contract {contract.name!r} does not have"
+        )
+    if cursor is not None and cursor not in known:
+        raise SourceConfigError(f"source {source!r}: cursor {cursor!r} is not a field of {contract.name!r}")
+    return {name: mapping.get(name, name) for name in known}
 
 
 def batch_schema(contract_schema: pa.Schema) -> pa.Schema:

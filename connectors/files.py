@@ -53,6 +53,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from connectors.base import field_columns
 from connectors.config import FileConnectorConfig, SourceConfig, expand
 from connectors.convert import to_batch
 from connectors.errors import SourceConfigError, SourceSchemaError, SourceUnreachableError
@@ -166,18 +167,7 @@ class FileConnector:
     ) -> None:
         """``columns`` maps contract field -> column (CSV header, JSON key, Parquet column);
         unmapped fields read the column of the same name."""
-        mapping = dict(columns or {})
-        known = [f.name for f in contract.fields]
-        unknown = sorted(set(mapping) - set(known))
-        if unknown:
-            raise SourceConfigError(
-                f"source {source!r}: column mapping names field(s) {', '.join(unknown)} "
-                f"that contract {contract.name!r} does not have"
-            )
-        if cursor is not None and cursor not in known:
-            raise SourceConfigError(
-                f"source {source!r}: cursor {cursor!r} is not a field of {contract.name!r}"
-            )
+        self.columns: dict[str, str] = field_columns(source, contract, columns, cursor)
         if encoding != "auto":
             try:
                 codecs.lookup(encoding)
@@ -191,7 +181,6 @@ class FileConnector:
         self.pattern = pattern
         self.formats = tuple(formats)
         self.encoding = encoding
-        self.columns: dict[str, str] = {name: mapping.get(name, name) for name in known}
         self.values = {k: dict(v) for k, v in (values or {}).items()}
         self.cursor = cursor
         self.chunk_rows = chunk_rows

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import SecretStr
 
+from connectors.base import field_columns
 from connectors.config import HttpConnectorConfig, SourceConfig, resolve_url
 from connectors.convert import to_batch
 from connectors.errors import SourceConfigError, SourceSchemaError, SourceUnreachableError
@@ -110,24 +111,12 @@ class HttpConnector:
     ) -> None:
         """``columns`` maps contract field -> record key (unmapped fields read the key of the
         same name); ``transport`` replaces the network, for tests."""
-        mapping = dict(columns or {})
-        known = [f.name for f in contract.fields]
-        unknown = sorted(set(mapping) - set(known))
-        if unknown:
-            raise SourceConfigError(
-                f"source {source!r}: column mapping names field(s) {', '.join(unknown)} "
-                f"that contract {contract.name!r} does not have"
-            )
-        if cursor is not None and cursor not in known:
-            raise SourceConfigError(
-                f"source {source!r}: cursor {cursor!r} is not a field of {contract.name!r}"
-            )
+        self.columns: dict[str, str] = field_columns(source, contract, columns, cursor)
         if chunk_rows < 1 or page_size < 1:
             raise SourceConfigError(f"source {source!r}: chunk_rows and page_size must be positive")
         self.source = source
         self.contract = contract
         self.url = base_url.rstrip("/") + "/" + path.lstrip("/")
-        self.columns: dict[str, str] = {name: mapping.get(name, name) for name in known}
         self.values = {k: dict(v) for k, v in (values or {}).items()}
         self.cursor = cursor
         self.page_size = page_size

@@ -19,7 +19,6 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -416,11 +415,7 @@ def fill(
     register = _world(n, seed=seed, rates=rates, world=world, as_of=as_of)
     source = f"simulator:{table}"
     engine = source_engine(source, url)
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        try:
-            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SourceUnreachableError(source, url, f"cannot create its folder: {exc.strerror}") from None
+    population.make_sqlite_folder(source, url, engine)
     target = register_table(table)
     done = 0
     try:

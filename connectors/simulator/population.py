@@ -399,6 +399,16 @@ def registry_table(name: str = "population_registry") -> sa.Table:
     )
 
 
+def make_sqlite_folder(source: str, url: str, engine: sa.Engine) -> None:
+    """Create the folder of a new SQLite file: a simulator may fill a registry that does not exist yet."""
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
+        try:
+            Path(str(database)).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SourceUnreachableError(source, url, f"cannot create its folder: {exc.strerror}") from None
+
+
 def fill(
     url: str,
     n: int,
@@ -420,11 +430,7 @@ def fill(
     started = time.perf_counter()
     source = f"simulator:{table}"
     engine = source_engine(source, url)
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        try:
-            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SourceUnreachableError(source, url, f"cannot create its folder: {exc.strerror}") from None
+    make_sqlite_folder(source, url, engine)
     target = registry_table(table)
     done = 0
     try:
