@@ -44,6 +44,7 @@ from schemas import load_contract
 url, table, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
 connector = SqlConnector("bench", url, table, load_contract("population"), cursor="updated_at", chunk_rows=chunk)
 import pyarrow as pa, pyarrow.compute as pc, psycopg, sqlalchemy.dialects.postgresql.psycopg
+import adbc_driver_postgresql.dbapi
 pc.utf8_rtrim(pa.array(["a"]), characters=" ")  # first compute call imports pandas: start-up, not reading
 start = time.perf_counter()
 rows = flagged = 0
@@ -73,14 +74,15 @@ print(json.dumps({"bytes": size, "seconds": seconds, "peak_mib": peak}))
 """
 
 
-def _child(code: str, *args: str) -> tuple[dict[str, float], float]:
-    """Run ``code`` in a fresh interpreter; its JSON output and its peak RSS in MiB.
+def child(code: str, *args: str, env: dict[str, str] | None = None) -> tuple[dict[str, float], float]:
+    """Run ``code`` in a fresh interpreter (``env`` added to the environment); its JSON
+    output and its peak RSS in MiB.
 
     The child reports its own high-water mark (VmHWM): the ``ru_maxrss`` that ``wait4``
     returns keeps the peak of the forked parent from before ``exec``, which here is the
     simulator's."""
     with tempfile.TemporaryFile("w+", encoding="utf-8") as sink:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
         proc = subprocess.Popen(
             [sys.executable, "-c", code, *args], stdout=sink, stderr=subprocess.STDOUT, env=env
         )
@@ -121,8 +123,8 @@ def run(rows: int, *, chunk_rows: int = 50_000, memory: bool = True) -> list[dic
     results: list[dict[str, object]] = []
     _fill(rows, TABLE)
     try:
-        copy, copy_peak = _child(_COPY, libpq_url, TABLE, columns)
-        read, read_peak = _child(_CONNECTOR, POSTGRES, TABLE, str(chunk_rows))
+        copy, copy_peak = child(_COPY, libpq_url, TABLE, columns)
+        read, read_peak = child(_CONNECTOR, POSTGRES, TABLE, str(chunk_rows))
     finally:
         if not memory:
             _drop(TABLE)
@@ -133,14 +135,14 @@ def run(rows: int, *, chunk_rows: int = 50_000, memory: bool = True) -> list[dic
          "rows_per_s": copy_rate, "peak_mib": copy_peak}
     )  # fmt: skip
     results.append(
-        {"what": "SqlConnector.read (PostgreSQL, COPY road)", "rows": read["rows"], "seconds": read["seconds"],
+        {"what": "SqlConnector.read (PostgreSQL, ADBC)", "rows": read["rows"], "seconds": read["seconds"],
          "rows_per_s": read_rate, "peak_mib": read_peak, "vs_baseline": read_rate / copy_rate}
     )  # fmt: skip
     if memory:
         big = rows * MEMORY_FACTOR
         try:
             _fill(big, TABLE)
-            large, large_peak = _child(_CONNECTOR, POSTGRES, TABLE, str(chunk_rows))
+            large, large_peak = child(_CONNECTOR, POSTGRES, TABLE, str(chunk_rows))
         finally:
             _drop(TABLE)
         results.append(

@@ -1,12 +1,17 @@
 """Benchmarks, each figure beside its baseline timed in the same run.
 
-``hub run population`` over N rows (default 1M) read from PostgreSQL, against a raw bulk
-export of the same table and columns (``COPY (SELECT ...) TO STDOUT``), the floor any
-pipeline reading that table has to pay. Prints rows/s and peak memory of both, and writes
-``bench/results/<time>.json``.
+1. ``hub run population`` over N rows (default 1M) read from PostgreSQL, against a raw
+   bulk export of the same table and columns (``COPY (SELECT ...) TO STDOUT``), the floor
+   any pipeline reading that table has to pay (rows/s and peak memory of both);
+2. the SQL connector alone beside the same ``COPY``, and its peak memory at N and 5N rows
+   (``bench/extract.py``);
+3. the HTTP and file connectors' peak memory at M and 5M rows (``bench/memory.py``);
+4. display masks and tokenisation beside their baselines (``bench/masking.py``).
+
+Results are printed and written under ``bench/results/``.
 
     make bench                      # 1,000,000 rows
-    BENCH_ROWS=200000 make bench    # quicker
+    BENCH_ROWS=200000 BENCH_MEMORY_ROWS=50000 make bench    # quicker
 """
 
 from __future__ import annotations
@@ -137,6 +142,8 @@ def main() -> None:
     path.write_text(json.dumps(record, indent=2))
     console.print(f"written {path}")
     _extraction(rows, out)
+    _memory(out)
+    _masking(out)
 
 
 def _extraction(rows: int, out: Path) -> None:
@@ -163,6 +170,56 @@ def _extraction(rows: int, out: Path) -> None:
     console.print(table)
     path = out / f"extract-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps(results, indent=2, default=str))
+
+
+def _memory(out: Path) -> None:
+    """Peak memory of the HTTP and file connectors at N and 5N rows."""
+    from bench import memory
+
+    rows = int(os.environ.get("BENCH_MEMORY_ROWS", str(memory.DEFAULT_ROWS)))
+    console.print(
+        f"memory: HTTP and file connectors over {rows:,} and {memory.FACTOR * rows:,} certificates ..."
+    )
+    results = memory.run(rows)
+    table = Table(title="connector peak memory")
+    for col in ("what", "rows", "rows/s", "peak MiB", "5N / N"):
+        table.add_column(col, justify="left" if col == "what" else "right")
+    for r in results:
+        ratio = r.get("peak_vs_1x")
+        table.add_row(
+            str(r["what"]),
+            f"{r['rows']:,}",
+            f"{r['rows_per_s']:,.0f}",
+            f"{r['peak_mib']:.0f}",
+            f"{ratio:.2f}" if isinstance(ratio, float) else "",
+        )
+    console.print(table)
+    (out / f"memory-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
+        json.dumps(results, indent=2, default=str)
+    )
+
+
+def _masking(out: Path) -> None:
+    """Display masks and tokenisation beside their baselines."""
+    from bench import masking
+
+    results = masking.run(int(os.environ.get("BENCH_MASK_VALUES", "1000000")))
+    table = Table(title="masking throughput (values/s)")
+    for col in ("rule", "values/s", "baseline", "baseline values/s", "ratio", "target"):
+        table.add_column(col, justify="left" if col in ("rule", "baseline", "target") else "right")
+    for r in results:
+        table.add_row(
+            r["what"],
+            f"{r['values_per_s']:,.0f}",
+            r["baseline"],
+            f"{r['baseline_per_s']:,.0f}",
+            f"{r['ratio']:.2f}",
+            f"{r['target']} {'met' if r['met'] else 'MISSED'}",
+        )
+    console.print(table)
+    (out / f"masking-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
+        json.dumps(results, indent=2, default=str)
+    )
 
 
 if __name__ == "__main__":

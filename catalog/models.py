@@ -143,3 +143,30 @@ class Violation(Base):
     rule: Mapped[str] = mapped_column(String(64))
     message_zh: Mapped[str] = mapped_column(Text)
     message_en: Mapped[str] = mapped_column(Text)
+
+
+class Decryption(Base):
+    """One use (or refused use) of ``hub decrypt``: who, why, how much, with which keys.
+
+    Never the values or plaintexts: the record proves a use happened, it must not become a
+    second copy of what was decrypted.
+    """
+
+    __tablename__ = "hub_decryptions"
+    __table_args__ = (Index("ix_hub_decryptions_at", "at"),)
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    steward: Mapped[str | None] = mapped_column(String(128), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    values: Mapped[int] = mapped_column(BigInteger, default=0)
+    key_versions: Mapped[str] = mapped_column(String(256), default="")
+    """Encrypt key versions named by the values, comma-separated (``"1,2"``)."""
+    os_user: Mapped[str] = mapped_column(String(128))
+    host: Mapped[str] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(16))
+    """``decrypted``, ``refused`` (no steward or reason) or ``failed`` (a value did not decrypt)."""
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+
+    def __repr__(self) -> str:
+        return f"Decryption({self.id!r}, steward={self.steward!r}, outcome={self.outcome!r})"

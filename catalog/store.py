@@ -28,7 +28,7 @@ from catalog.errors import (
     MetadataUnavailableError,
     QuarantineInputError,
 )
-from catalog.models import Base, Batch, BatchStatus, QuarantinedRow, Violation, utcnow
+from catalog.models import Base, Batch, BatchStatus, Decryption, QuarantinedRow, Violation, utcnow
 from hub.errors import redact_url
 
 ROW_COLUMN = "_row"
@@ -316,6 +316,44 @@ class MetadataStore:
                 f"holds {stored} distinct rows"
             )
         return batch
+
+    # -- decryptions -------------------------------------------------------------------------
+
+    def record_decryption(
+        self,
+        *,
+        steward: str | None,
+        reason: str | None,
+        values: int,
+        key_versions: Sequence[int],
+        os_user: str,
+        host: str,
+        outcome: str,
+        detail: str | None = None,
+    ) -> Decryption:
+        """Record one use or refused use of ``hub decrypt`` (never the values themselves)."""
+        if outcome not in ("decrypted", "refused", "failed"):
+            raise ValueError(f"decryption outcome {outcome!r} is not decrypted, refused or failed")
+        record = Decryption(
+            steward=steward,
+            reason=reason,
+            values=values,
+            key_versions=",".join(str(v) for v in sorted(set(key_versions))),
+            os_user=os_user,
+            host=host,
+            outcome=outcome,
+            detail=detail,
+        )
+        with self._session() as session:
+            session.add(record)
+            session.flush()
+        return record
+
+    def list_decryptions(self, limit: int = 20) -> list[Decryption]:
+        """Newest first; 20 by default because that fits one terminal screen."""
+        query = select(Decryption).order_by(Decryption.at.desc(), Decryption.id.desc()).limit(limit)
+        with self._session() as session:
+            return list(session.scalars(query))
 
 
 def _row_numbers(batch_id: str, rows: pa.Table) -> list[int]:

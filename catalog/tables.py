@@ -143,6 +143,7 @@ class SharedTables:
         *,
         batch_id: str,
         mode: CommitMode = "overwrite",
+        retired_keys: pa.Array | None = None,
     ) -> int:
         """Write a batch's published rows in one atomic Iceberg commit; return the snapshot id.
 
@@ -151,6 +152,8 @@ class SharedTables:
         ``append`` adds the rows; appending a batch id the table already holds is a no-op.
         ``upsert`` replaces the rows whose key the batch carries and adds the others, so the
         table holds the latest version of each entity (incremental and multi-source datasets).
+        ``retired_keys`` (upsert only) are keys the batch's rows replace under another value:
+        the previous tokens of re-tokenised identifiers after a token-key rotation.
         It rewrites the table copy-on-write inside the same single commit: simple and exact
         at the sizes of one region's basic datasets; partitioned rewrites come with scale.
         Record batches are streamed: pyiceberg packs them into Parquet files of
@@ -184,7 +187,10 @@ class SharedTables:
             try:
                 with table.transaction() as tx:
                     if mode == "upsert" and table.current_snapshot() is not None:
-                        tx.overwrite(_merged(table, reader, contract), snapshot_properties=properties)
+                        tx.overwrite(
+                            _merged(table, reader, list(contract.published_keys), retired_keys),
+                            snapshot_properties=properties,
+                        )
                     elif mode == "overwrite":
                         tx.overwrite(reader, snapshot_properties=properties)
                     else:
@@ -197,6 +203,37 @@ class SharedTables:
         snapshot = table.current_snapshot()
         if snapshot is None:  # pragma: no cover - a committed transaction always has one
             raise CatalogUnavailableError(f"batch {batch_id}: commit left {contract.name} empty")
+        return snapshot.snapshot_id
+
+    def upsert_rows(self, name: str, rows: pa.Table, *, keys: list[str], batch_id: str) -> int:
+        """Upsert rows of a hub-owned table that has no contract (e.g. ``token_map``) in one commit.
+
+        The table is created from the rows' Arrow schema (keys as identifier fields) if missing.
+        """
+        from pyiceberg.io.pyarrow import pyarrow_to_schema
+        from pyiceberg.schema import Schema
+        from pyiceberg.table.name_mapping import MappedField, NameMapping
+
+        mapping = NameMapping(
+            [
+                MappedField.model_validate({"field-id": i + 1, "names": [f.name]})
+                for i, f in enumerate(rows.schema)
+            ]
+        )
+        schema = pyarrow_to_schema(rows.schema, name_mapping=mapping)
+        schema = Schema(*schema.fields, identifier_field_ids=[schema.find_field(k).field_id for k in keys])
+        with self._unavailable_as_transient(f"upsert {len(rows)} rows into {name}"):
+            self.catalog.create_namespace_if_not_exists(self.namespace)
+            table = self.catalog.create_table_if_not_exists(self.identifier(name), schema=schema)
+            reader = pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches())
+            properties = {BATCH_PROPERTY: batch_id, MODE_PROPERTY: "upsert"}
+            with table.transaction() as tx:
+                if table.current_snapshot() is None:
+                    tx.append(rows, snapshot_properties=properties)
+                else:
+                    tx.overwrite(_merged(table, reader, keys), snapshot_properties=properties)
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
         return snapshot.snapshot_id
 
     def current_snapshot_id(self, dataset: str) -> int | None:
@@ -324,13 +361,17 @@ def _conform(
         yield conformed
 
 
-def _merged(table: Table, reader: pa.RecordBatchReader, contract: Contract) -> pa.Table:
-    """Current rows whose key the batch does not carry, then the batch's rows."""
+def _merged(
+    table: Table, reader: pa.RecordBatchReader, keys: list[str], retired: pa.Array | None = None
+) -> pa.Table:
+    """Current rows whose key the batch neither carries nor retires, then the batch's rows."""
     incoming = reader.read_all()
-    keys = list(contract.published_keys)
     current = table.scan().to_arrow().cast(incoming.schema)
     if len(keys) == 1:
-        replaced = pc.is_in(current.column(keys[0]), value_set=incoming.column(keys[0]).combine_chunks())
+        replacing = incoming.column(keys[0]).combine_chunks()
+        if retired is not None and len(retired):
+            replacing = pa.concat_arrays([replacing, retired.cast(replacing.type)])
+        replaced = pc.is_in(current.column(keys[0]), value_set=replacing)
         kept = current.filter(pc.invert(replaced))
     else:
         kept = current.join(incoming.select(keys), keys=keys, join_type="left anti")

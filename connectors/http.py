@@ -23,6 +23,7 @@ line or a ``repr``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import time
@@ -199,15 +200,19 @@ class HttpConnector:
                     self.source, where, page, reason, attempt, self.retries, pause,
                 )  # fmt: skip
                 time.sleep(pause)
+            # Streamed, so that the page's bytes are not kept on the response object: httpx
+            # responses sit in a reference cycle and would hold every page until a full
+            # garbage collection, making memory grow with the source.
             try:
-                response = self.client.get(self.url, params=params)
+                with self.client.stream("GET", self.url, params=params) as response:
+                    status = response.status_code
+                    content = b"".join(response.iter_bytes()) if status == 200 else response.read()
             except httpx.TimeoutException:
                 reason = f"no answer within {self.timeout_s:g} s"
                 continue
             except httpx.TransportError as exc:
                 reason = _transport_reason(exc)
                 continue
-            status = response.status_code
             if status in (401, 403):
                 raise SourceAccessDeniedError(self.source, self.url, status)
             if status >= 500 or status in _RETRIABLE_4XX:
@@ -215,15 +220,15 @@ class HttpConnector:
                 continue
             if status != 200:
                 raise SourceRequestError(self.source, self.url, status, _detail(response))
-            return self._body(response, page)
+            return self._body(content, page)
         attempts = self.retries + 1
         raise SourceUnreachableError(
             self.source, self.url, f"page {page}: {reason} ({attempts} attempt{'s' * (attempts > 1)})"
         )
 
-    def _body(self, response: httpx.Response, page: int) -> dict[str, Any]:
+    def _body(self, content: bytes, page: int) -> dict[str, Any]:
         try:
-            body = response.json()
+            body = json.loads(content)
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.errors import HubError
+from hub.keys_cli import decrypt_app, keys_app
+from hub.scan_cli import scan as scan_command
 from hub.settings import HubSettings, get_settings
 
 app = typer.Typer(
@@ -24,12 +26,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-keys_app = typer.Typer(help="Keys used to tokenise identifiers.", no_args_is_help=True)
 broker_app = typer.Typer(help="The embedded Kafka-compatible broker.", no_args_is_help=True)
 batches_app = typer.Typer(help="Batch records: what came in, what was registered.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(decrypt_app)
 app.add_typer(broker_app, name="broker")
 app.add_typer(batches_app, name="batches")
+app.command("scan")(scan_command)
 
 console = Console()
 err = Console(stderr=True)
@@ -39,35 +42,6 @@ def _settings() -> HubSettings:
     settings = get_settings()
     settings.ensure_home()
     return settings
-
-
-# -- keys ---------------------------------------------------------------------------------
-
-
-@keys_app.command("init")
-def keys_init(
-    force: Annotated[bool, typer.Option(help="Replace an existing keyring (tokens change!).")] = False,
-) -> None:
-    """Create the local keyring (outside the repository, mode 0600)."""
-    from masking.keys import Keyring
-
-    path = get_settings().masking.keyring_path
-    Keyring.init(path, force=force)
-    console.print(f"keyring created at [bold]{path}[/] (mode 0600); keep it out of version control")
-
-
-@keys_app.command("list")
-def keys_list() -> None:
-    """List key versions (never key material)."""
-    from masking.keys import Keyring
-
-    keyring = Keyring.load(get_settings().masking.keyring_path)
-    table = Table("version", "created", "current")
-    for info in keyring.versions():
-        table.add_row(
-            str(info.version), f"{info.created_at:%Y-%m-%d %H:%M:%S}", "yes" if info.current else ""
-        )
-    console.print(table)
 
 
 # -- broker -------------------------------------------------------------------------------

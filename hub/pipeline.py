@@ -244,21 +244,37 @@ def validate(ref: BatchRef, *, settings: HubSettings | None = None, progress: Pr
 
 
 def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progress = _noop) -> BatchRef:
-    """Apply each field's masking rule; only masked rows are staged for registration."""
+    """Apply each field's masking rule; only masked rows are staged for registration.
+
+    While an older token key is in its mapping period (after ``hub keys rotate --kind
+    token``), the old -> new token pairs of this batch's identifiers are staged as well and
+    registered into ``shared.token_map``, so consumers' joins survive the rotation.
+    """
     from masking.apply import mask_table
+    from masking.crypto import MAPPING_SCHEMA, token_mapping
+    from schemas.contract import MaskRule
 
     settings = settings or get_settings()
     contract = load_contract(ref.dataset)
     store = _store(settings)
+    tokenised = [f.name for f in contract.fields if f.mask.rule is MaskRule.TOKEN]
     with _failing_batch(store, ref):
         keyring = _keyring(settings)
         writer = _StageWriter(ref.file("masked"), contract.published_schema())
+        mappings = _StageWriter(ref.file("token_map"), MAPPING_SCHEMA)
         try:
             for chunk in _read_chunks(ref.file("valid"), settings.connectors.chunk_rows):
+                for name in tokenised:
+                    pairs = token_mapping(
+                        chunk.column(name), keyring, mapping_days=settings.masking.token_mapping_days
+                    )
+                    if pairs is not None:
+                        mappings.write(pairs)
                 writer.write(mask_table(chunk, contract, keyring, batch_id=ref.batch_id))
                 progress("mask", writer.rows)
         finally:
             writer.close()
+            mappings.close()
         store.update_batch(ref.batch_id, status="masked")
     return ref
 
@@ -277,12 +293,16 @@ def register(ref: BatchRef, *, settings: HubSettings | None = None) -> int:
         tables = _tables(settings)
         tables.ensure_table(contract)
         masked = ref.file("masked")
+        pairs = _token_pairs(ref)
         snapshot_id = tables.commit(
             contract,
             _read_chunks(masked, settings.connectors.chunk_rows),
             batch_id=ref.batch_id,
             mode="upsert",
+            retired_keys=None if pairs is None else pairs.column("old_token").combine_chunks(),
         )
+        if pairs is not None:
+            tables.upsert_rows("token_map", pairs, keys=["old_token"], batch_id=ref.batch_id)
         store.update_batch(
             ref.batch_id,
             status="registered",
@@ -293,6 +313,19 @@ def register(ref: BatchRef, *, settings: HubSettings | None = None) -> int:
     shutil.rmtree(ref.folder, ignore_errors=True)
     log.info("batch %s: registered as snapshot %s", ref.batch_id, snapshot_id)
     return int(snapshot_id)
+
+
+def _token_pairs(ref: BatchRef) -> pa.Table | None:
+    """Old -> new token pairs staged by ``mask`` during a token-key mapping period.
+
+    They are registered into ``shared.token_map``, and rows keyed by an old token are
+    retired from the dataset, since the batch brings the same entity under its new token.
+    """
+    path = ref.file("token_map")
+    if not path.exists():
+        return None
+    pairs = pq.read_table(path)
+    return pairs if pairs.num_rows else None
 
 
 def _commit_source(ref: BatchRef, state: str | None, settings: HubSettings) -> None:

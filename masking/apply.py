@@ -8,22 +8,32 @@ can never be published by accident.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from masking.errors import MaskingInputError, MaskRuleError
-from masking.keys import Keyring, TokenKey
-from masking.rules import ArrayLike, apply_rule
-from schemas.contract import Contract, ContractField, MaskRule
+from masking.keys import Keyring
+from masking.rules import KEY_KINDS, ArrayLike, apply_rule
+from schemas.contract import DEFAULT_LEVEL, Contract, ContractField, ShareLevel
 
 ROW_COLUMN = "_row"
 """Source row number that earlier stages may carry along; used in messages, then dropped."""
 
 
 def mask_table(
-    table: pa.Table | pa.RecordBatch, contract: Contract, keyring: Keyring, *, batch_id: str
+    table: pa.Table | pa.RecordBatch,
+    contract: Contract,
+    keyring: Keyring,
+    *,
+    batch_id: str,
+    level: ShareLevel | str = DEFAULT_LEVEL,
 ) -> pa.Table:
-    """Mask one chunk of valid rows for publication.
+    """Mask one chunk of valid rows for publication at a share level.
+
+    The default, ``conditional``, is what the shared tables and topics hold; the
+    ``unconditional`` view is made from the same valid rows with the stricter rules.
 
     Columns whose name starts with ``_`` are pipeline bookkeeping and are dropped; any other
     column the contract does not name is an error, since it means a source mapping is wrong.
@@ -34,21 +44,23 @@ def mask_table(
         table = pa.Table.from_batches([table])
     where = f"dataset {contract.name}, batch {batch_id}"
     _check_columns(table, contract, where)
-    key = _token_key(contract, keyring)
-    schema = contract.published_schema()
+    level = ShareLevel(level)
+    keys = _keys(contract, keyring, level)
+    schema = contract.published_schema(level)
     columns: list[ArrayLike] = []
     for field in contract.fields:
         target = schema.field(field.published_name)
-        masked = _mask_field(table, field, key, where)
+        rule = field.mask.at(level).rule
+        masked = _mask_field(table, field, level, keys.get(KEY_KINDS.get(rule, "")), where)
         if masked.type != target.type:
             raise MaskRuleError(
-                f"{where}, field {field.name!r}: rule {field.mask.rule.value!r} gave "
+                f"{where}, field {field.name!r}: rule {rule.value!r} gave "
                 f"{masked.type}, the published schema says {target.type}"
             )
         if not target.nullable and masked.null_count:
             row = _first_null_row(table, masked)
             raise MaskingInputError(
-                f"{where}, row {row}, field {field.name!r}: rule {field.mask.rule.value!r} "
+                f"{where}, row {row}, field {field.name!r}: rule {rule.value!r} "
                 f"gave no value, but published column {target.name!r} is required"
             )
         columns.append(masked)
@@ -70,14 +82,23 @@ def _check_columns(table: pa.Table, contract: Contract, where: str) -> None:
         raise MaskingInputError(f"{where}: {'; '.join(problems)}")
 
 
-def _token_key(contract: Contract, keyring: Keyring) -> TokenKey | None:
-    """The current key, read once per chunk so that every row of it uses the same version."""
-    if any(f.mask.rule is MaskRule.TOKEN for f in contract.fields):
-        return keyring.token_key()
-    return None
+def _keys(contract: Contract, keyring: Keyring, level: ShareLevel) -> dict[str, Any]:
+    """The current key of each kind the level's rules need, read once per chunk so that every
+    row of it uses the same version."""
+    kinds = {KEY_KINDS[f.mask.at(level).rule] for f in contract.fields if f.mask.at(level).rule in KEY_KINDS}
+    return {kind: _current_key(keyring, kind) for kind in sorted(kinds)}
 
 
-def _mask_field(table: pa.Table, field: ContractField, key: TokenKey | None, where: str) -> ArrayLike:
+def _current_key(keyring: Keyring, kind: str) -> Any:
+    current = getattr(keyring, "current_key", None)
+    if current is not None:
+        return current(kind)
+    if kind != "token":
+        raise MaskRuleError(f"the keyring at {keyring.path} holds no {kind} keys; run `hub keys rotate`")
+    return keyring.token_key()
+
+
+def _mask_field(table: pa.Table, field: ContractField, level: ShareLevel, key: Any, where: str) -> ArrayLike:
     column = table.column(field.name)
     expected = field.type.arrow()
     if column.type != expected:
@@ -87,8 +108,9 @@ def _mask_field(table: pa.Table, field: ContractField, key: TokenKey | None, whe
             raise MaskingInputError(
                 f"{where}, field {field.name!r}: column is {column.type}, the contract says {expected}"
             ) from None
+    spec = field.mask.at(level)
     try:
-        return apply_rule(field.mask.rule, column, key=key)
+        return apply_rule(spec.rule, column, key=key, **spec.params)
     except MaskRuleError as exc:
         raise MaskRuleError(f"{where}, field {field.name!r}: {exc}") from None
 

@@ -1,14 +1,16 @@
 """Errors of desensitization, grouped by what the operator or caller must do.
 
-Keyring problems are :class:`~hub.errors.ConfigurationError` (the operator fixes a file or
-runs a command); rule and column problems are :class:`~hub.errors.ContractError` (the
-contract or the data handed to masking is wrong). No message ever carries key material
-or file content: only paths, versions, fields, rules, batch ids and row numbers.
+Keyring and master-key problems are :class:`~hub.errors.ConfigurationError` (the operator
+fixes a file, a variable or runs a command); rule, column and ciphertext problems are
+:class:`~hub.errors.ContractError` (the contract or the data handed over is wrong); a
+decryption without a steward or a reason is :class:`~hub.errors.AccessDeniedError`. No
+message ever carries key material, file content or a value: only paths, kinds, versions,
+fields, rules, batch ids and row numbers.
 """
 
 from __future__ import annotations
 
-from hub.errors import ConfigurationError, ContractError
+from hub.errors import AccessDeniedError, ConfigurationError, ContractError
 
 
 class KeyringError(ConfigurationError):
@@ -24,15 +26,27 @@ class KeyringExistsError(KeyringError):
 
 
 class KeyringPermissionError(KeyringError):
-    """The keyring file can be read or written by group or others."""
+    """The keyring or master key file can be read or written by group or others."""
 
 
 class KeyringFormatError(KeyringError):
     """The keyring file is not a keyring this version understands."""
 
 
+class KeyringUpgradeNeededError(KeyringFormatError):
+    """The keyring is format 1 (unwrapped keys): run ``hub keys upgrade``."""
+
+
 class UnknownKeyVersionError(KeyringError):
     """A key version was asked for that the keyring does not hold."""
+
+
+class MasterKeyError(KeyringError):
+    """The master key is missing, malformed, unsafely stored or not the keyring's."""
+
+
+class KeyVerificationError(KeyringError):
+    """A data key does not unwrap with the master key or fails its key check value."""
 
 
 class MaskRuleError(ContractError):
@@ -41,3 +55,11 @@ class MaskRuleError(ContractError):
 
 class MaskingInputError(ContractError):
     """The rows handed to masking do not match the contract (column missing, bad type...)."""
+
+
+class CiphertextError(MaskingInputError):
+    """An encrypted value is malformed, tampered with, or bound to another field."""
+
+
+class DecryptionDeniedError(AccessDeniedError):
+    """A decryption was asked for without a steward or without a reason."""

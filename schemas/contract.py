@@ -9,6 +9,7 @@ messages, so that adding a dataset is adding a file, not code.
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -57,16 +58,40 @@ class Sensitivity(StrEnum):
     SENSITIVE_PERSONAL = "sensitive_personal"
 
 
+class ShareLevel(StrEnum):
+    """Who receives a view: the three share levels a field's masking can differ by.
+
+    The shared Iceberg tables and the Kafka topics hold the ``conditional`` level (what a
+    granted department receives); ``unconditional`` is the view any department may read
+    and ``steward`` the one data stewards work with.
+    """
+
+    UNCONDITIONAL = "unconditional"
+    CONDITIONAL = "conditional"
+    STEWARD = "steward"
+
+
+DEFAULT_LEVEL = ShareLevel.CONDITIONAL
+"""Levels a per-level mask leaves out take the conditional rule: it is the one every
+contract must state, and the level the shared tables hold."""
+
+
 class MaskRule(StrEnum):
     """Masking rules a contract may name; :mod:`masking.rules` implements each one."""
 
     KEEP = "keep"
     TOKEN = "token"
+    MASK_KEEP = "mask_keep"
     MASK_NAME = "mask_name"
     MASK_MOBILE = "mask_mobile"
     MASK_ID = "mask_id"
     MASK_ADDRESS = "mask_address"
     YEAR = "year"
+    MONTH = "month"
+    AGE_BAND = "age_band"
+    PREFECTURE = "prefecture"
+    PROVINCE = "province"
+    ENCRYPT = "encrypt"
     NULL = "null"
 
     def output_type(self, source: FieldType) -> pa.DataType:
@@ -81,16 +106,85 @@ class MaskRule(StrEnum):
         return pa.string()
 
 
+_STRING = frozenset({FieldType.STRING})
+_DATES = frozenset({FieldType.DATE, FieldType.TIMESTAMP})
 _RULE_INPUTS: dict[MaskRule, frozenset[FieldType] | None] = {
     MaskRule.KEEP: None,
     MaskRule.NULL: None,
-    MaskRule.TOKEN: frozenset({FieldType.STRING}),
-    MaskRule.MASK_NAME: frozenset({FieldType.STRING}),
-    MaskRule.MASK_MOBILE: frozenset({FieldType.STRING}),
-    MaskRule.MASK_ID: frozenset({FieldType.STRING}),
-    MaskRule.MASK_ADDRESS: frozenset({FieldType.STRING}),
-    MaskRule.YEAR: frozenset({FieldType.DATE, FieldType.TIMESTAMP}),
+    MaskRule.TOKEN: _STRING,
+    MaskRule.MASK_KEEP: _STRING,
+    MaskRule.MASK_NAME: _STRING,
+    MaskRule.MASK_MOBILE: _STRING,
+    MaskRule.MASK_ID: _STRING,
+    MaskRule.MASK_ADDRESS: _STRING,
+    MaskRule.YEAR: _DATES,
+    MaskRule.MONTH: _DATES,
+    MaskRule.AGE_BAND: _DATES,
+    MaskRule.PREFECTURE: _STRING,
+    MaskRule.PROVINCE: _STRING,
+    MaskRule.ENCRYPT: _STRING,
 }
+
+RULE_PARAMS: dict[MaskRule, frozenset[str]] = {
+    MaskRule.MASK_KEEP: frozenset({"first", "last"}),
+    MaskRule.MASK_NAME: frozenset(),
+    MaskRule.MASK_MOBILE: frozenset({"first", "last"}),
+    MaskRule.MASK_ID: frozenset({"first", "last"}),
+    MaskRule.AGE_BAND: frozenset({"width", "reference"}),
+    MaskRule.TOKEN: frozenset({"only_prefixes"}),
+}
+"""Parameters each rule takes; any other parameter is a contract error."""
+_REQUIRED_PARAMS: dict[MaskRule, frozenset[str]] = {
+    MaskRule.MASK_KEEP: frozenset({"first", "last"}),
+    MaskRule.AGE_BAND: frozenset({"reference"}),
+}
+"""``age_band`` needs its reference date stated: ages computed against "today" would give a
+different view every day and make a batch impossible to reproduce."""
+
+
+class RuleSpec(BaseModel):
+    """One rule with its parameters, as a contract names it for one share level.
+
+    Parameters: ``first`` / ``last`` (characters kept at each end by ``mask_keep``,
+    ``mask_mobile``, ``mask_id``; the latter two default to the conventions 3+4 and 6+4),
+    ``width`` (years per ``age_band``, default 10) and ``reference`` (the date ages are
+    computed at), ``only_prefixes`` (``token`` only values starting with one of these
+    prefixes, the others are kept: an individual business's credit code identifies its
+    operator, a company's does not).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rule: MaskRule
+    first: int | None = Field(default=None, ge=0, le=64)
+    last: int | None = Field(default=None, ge=0, le=64)
+    width: int | None = Field(default=None, ge=1, le=100)
+    reference: date | None = None
+    only_prefixes: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _params_fit(self) -> RuleSpec:
+        allowed = RULE_PARAMS.get(self.rule, frozenset())
+        given = {name for name in _PARAM_NAMES if getattr(self, name) is not None}
+        problems = [
+            f"rule {self.rule.value!r} takes no parameter {name!r}" for name in sorted(given - allowed)
+        ]
+        problems += [
+            f"rule {self.rule.value!r} needs parameter {name!r}"
+            for name in sorted(_REQUIRED_PARAMS.get(self.rule, frozenset()) - given)
+        ]
+        if self.only_prefixes is not None and (not self.only_prefixes or not all(self.only_prefixes)):
+            problems.append("'only_prefixes' must list non-empty prefixes")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters given, by name (what :mod:`masking.rules` receives as keywords)."""
+        return {name: getattr(self, name) for name in _PARAM_NAMES if getattr(self, name) is not None}
+
+
+_PARAM_NAMES = ("first", "last", "width", "reference", "only_prefixes")
 
 
 class Text(BaseModel):
@@ -100,9 +194,60 @@ class Text(BaseModel):
 
 
 class Mask(BaseModel):
+    """A field's masking: one rule for every level, or one rule per share level.
+
+    Single form ``{rule: token, as: person_token}`` (plus the rule's parameters) applies the
+    same rule at every level. Per-level form ``{as: birth_year, conditional: {rule: year},
+    unconditional: {rule: age_band, reference: 2025-01-01}, steward: {rule: keep}}``:
+    ``conditional`` is required, the other levels default to it. The published name is
+    the same at every level, so a consumer's column does not change name with its grant.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    rule: MaskRule
     as_: str | None = Field(default=None, alias="as")
+    unconditional: RuleSpec
+    conditional: RuleSpec
+    steward: RuleSpec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _levels(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        data = dict(raw)
+        alias = {k: data.pop(k) for k in ("as", "as_") if k in data}
+        levels = [level.value for level in ShareLevel]
+        if "rule" in data:
+            mixed = sorted(set(data) & set(levels))
+            if mixed:
+                raise ValueError(
+                    f"give either 'rule' or per-level rules, not both (found {', '.join(mixed)})"
+                )
+            try:
+                spec = RuleSpec.model_validate(data)
+            except ValidationError as exc:
+                raise ValueError(_problems(exc)) from None
+            return {**alias, **{level: spec for level in levels}}
+        if DEFAULT_LEVEL.value not in data:
+            raise ValueError("needs 'rule', or per-level rules including 'conditional'")
+        return {
+            **alias,
+            **{level: data.get(level, data[DEFAULT_LEVEL.value]) for level in levels},
+            **{k: v for k, v in data.items() if k not in levels},
+        }
+
+    def at(self, level: ShareLevel | str = DEFAULT_LEVEL) -> RuleSpec:
+        """The rule applied for a share level."""
+        return getattr(self, ShareLevel(level).value)
+
+    @property
+    def rule(self) -> MaskRule:
+        """The conditional rule: what the shared tables hold."""
+        return self.conditional.rule
+
+    @property
+    def specs(self) -> tuple[RuleSpec, ...]:
+        return (self.unconditional, self.conditional, self.steward)
 
 
 class ContractField(BaseModel):
@@ -122,7 +267,11 @@ class ContractField(BaseModel):
 
     @property
     def published_type(self) -> pa.DataType:
-        return self.mask.rule.output_type(self.type)
+        return self.published_type_at(DEFAULT_LEVEL)
+
+    def published_type_at(self, level: ShareLevel | str) -> pa.DataType:
+        """Arrow type of the published column at a share level."""
+        return self.mask.at(level).rule.output_type(self.type)
 
 
 class RowCheck(BaseModel):
@@ -152,6 +301,12 @@ class Contract(BaseModel):
     keys: tuple[str, ...]
     fields: tuple[ContractField, ...]
     row_checks: tuple[RowCheck, ...] = ()
+    quasi_identifiers: tuple[str, ...] = ()
+    """Fields that together could single a person out (GB/T 42460): measured for k-anonymity
+    before the unconditional view is shared."""
+    k_anonymity: int = Field(default=5, ge=2)
+    """Smallest group size the unconditional view must reach; 5 is the usual floor of
+    de-identification guidance (GB/T 37964) for data shared beyond its collector."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
@@ -170,11 +325,15 @@ class Contract(BaseModel):
         problems += [
             f"published column {p!r} appears twice" for p in set(published) if published.count(p) > 1
         ]
+        problems += [
+            f"quasi-identifier {q!r} is not a field" for q in self.quasi_identifiers if q not in known
+        ]
         for f in self.fields:
-            try:
-                f.published_type  # noqa: B018 - validates rule against type
-            except ValueError as exc:
-                problems.append(f"field {f.name!r}: {exc}")
+            for level in ShareLevel:
+                try:
+                    f.published_type_at(level)
+                except ValueError as exc:
+                    problems.append(f"field {f.name!r}, level {level.value}: {exc}")
         if self.share_attribute == "有条件共享" and not self.share_condition:
             problems.append("有条件共享 (conditional) needs share_condition")
         if self.share_attribute == "不予共享" and not self.legal_basis:
@@ -204,14 +363,21 @@ class Contract(BaseModel):
             metadata={"contract": self.name, "version": self.version},
         )
 
-    def published_schema(self) -> pa.Schema:
-        """Schema of the shared table and of what consumers receive, after masking."""
-        fields = [
-            pa.field(
-                f.published_name, f.published_type, nullable=not f.required or f.mask.rule is MaskRule.NULL
-            )
-            for f in self.fields
-        ]
+    @property
+    def published_quasi_identifiers(self) -> tuple[str, ...]:
+        """The quasi-identifiers under their published column names."""
+        return tuple(self.field(q).published_name for q in self.quasi_identifiers)
+
+    def published_schema(self, level: ShareLevel | str = DEFAULT_LEVEL) -> pa.Schema:
+        """Schema of what consumers at ``level`` receive, after masking.
+
+        The default (conditional) level is the schema of the shared table and the topics.
+        """
+        fields = []
+        for f in self.fields:
+            rule = f.mask.at(level).rule
+            nullable = not f.required or rule is MaskRule.NULL
+            fields.append(pa.field(f.published_name, f.published_type_at(level), nullable=nullable))
         fields.append(pa.field(BATCH_ID_COLUMN, pa.string(), nullable=False))
         return pa.schema(fields, metadata={"contract": self.name, "version": self.version})
 
@@ -264,6 +430,12 @@ class Contract(BaseModel):
         }
 
 
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+    )
+
+
 def load_contract_file(path: Path) -> Contract:
     """Load and check one contract file; every problem is listed in the error."""
     try:
@@ -275,10 +447,7 @@ def load_contract_file(path: Path) -> Contract:
     try:
         return Contract.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ContractError(f"contract file {path} is invalid: {problems}") from None
+        raise ContractError(f"contract file {path} is invalid: {_problems(exc)}") from None
 
 
 @lru_cache(maxsize=32)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from connectors.base import ERRORS_COLUMN, Connector, batch_schema
 from connectors.config import SourceConfig
@@ -21,7 +23,7 @@ from connectors.errors import (
 )
 from connectors.factory import open_connector
 from connectors.simulator import fill, generate
-from connectors.sql import SqlConnector
+from connectors.sql import WATERMARK_SETTING, SqlConnector, adbc_chunks, adbc_uri, rechunk
 from hub.errors import ConfigurationError, ContractError, TransientError
 from schemas.contract import load_contract
 
@@ -300,3 +302,45 @@ def test_the_source_file_chunk_size_wins(tmp_path: Path) -> None:
         _source(chunk_rows=1_000), chunk_rows=50_000, env={"HUB_HOME": str(tmp_path)}
     )
     assert connector.chunk_rows == 1_000
+
+
+def test_rechunk_gives_exact_chunks_from_batches_of_any_size() -> None:
+    sizes = [3, 0, 7, 1, 12, 2]
+    start = 0
+    batches = []
+    for size in sizes:
+        batches.append(pa.record_batch({"n": pa.array(range(start, start + size), pa.int64())}))
+        start += size
+    chunks = list(rechunk(batches, 5))
+    assert [c.num_rows for c in chunks] == [5, 5, 5, 5, 5]
+    assert [v for c in chunks for v in c.column("n").to_pylist()] == list(range(25))
+    assert [c.num_rows for c in rechunk(batches[:2], 5)] == [3]
+    assert list(rechunk([], 5)) == []
+
+
+def test_the_adbc_query_reads_the_watermark_from_a_setting_not_the_sql_text() -> None:
+    connector = SqlConnector("p", "sqlite://", "t", CONTRACT, cursor="updated_at")
+    query = connector.query("2025-01-02T08:00:00+08:00", setting=WATERMARK_SETTING)
+    compiled = query.compile(dialect=postgresql.dialect())
+    text = str(compiled)
+    assert not compiled.params and "2025" not in text
+    assert f"updated_at > CAST(current_setting('{WATERMARK_SETTING}') AS TIMESTAMP WITHOUT TIME ZONE)" in text
+    assert text.endswith("ORDER BY t.updated_at, t.id_number")
+    bound = connector.query("2025-01-02T08:00:00+08:00").compile()
+    assert bound.params == {"since": dt.datetime(2025, 1, 2, 0, 0)}
+
+
+def test_adbc_reads_refuse_bound_parameters() -> None:
+    connector = SqlConnector("p", "sqlite://", "t", CONTRACT, cursor="updated_at")
+    url = "postgresql+psycopg://u@127.0.0.1:1/db"
+    with pytest.raises(ValueError, match="no bound parameters"):
+        next(adbc_chunks("p", url, connector.query("2025-01-02"), 10, table="t"))
+
+
+def test_adbc_uri_is_a_libpq_uri_with_a_timeout() -> None:
+    url = sa.make_url("postgresql+psycopg://u:pw@h:5433/db?options=-c%20TimeZone%3DUTC")
+    assert adbc_uri(url) == "postgresql://u:pw@h:5433/db?connect_timeout=10&options=-c%20TimeZone%3DUTC"
+    assert (
+        adbc_uri(sa.make_url("postgresql://u@h/db?connect_timeout=3"))
+        == "postgresql://u@h/db?connect_timeout=3"
+    )

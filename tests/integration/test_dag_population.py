@@ -30,23 +30,36 @@ def test_dag_runs_end_to_end_through_airflow(ready_hub, tmp_path: Path, monkeypa
     assert count.column("n")[0].as_py() == batch.rows_valid
     topic = topic_name(ready_hub.kafka.topic_prefix, "population")
     assert count_messages(ready_hub.kafka.bootstrap_servers, topic, batch_id=batch.id) == batch.rows_valid
-    _assert_no_key_material(ready_hub.masking.keyring_path, log.read_text(encoding="utf-8"))
+    places = [log, tmp_path / "airflow.db", ready_hub.home / "hub.db", *ready_hub.home.rglob("*.parquet")]
+    places += list(ready_hub.home.rglob("*.json")) + list(ready_hub.home.rglob("*.avro"))
+    _assert_no_key_material(ready_hub.masking.keyring_path, places)
 
 
-def _assert_no_key_material(keyring: Path, text: str) -> None:
-    """No string of the keyring long enough to be key material appears in the Airflow log."""
-    import json
+def _assert_no_key_material(keyring_path: Path, places: list[Path]) -> None:
+    """No form of any data or master key appears in logs, XComs (Airflow's DB), the catalogue or tables."""
+    import base64
 
-    def strings(value: object) -> list[str]:
-        if isinstance(value, dict):
-            return [s for v in value.values() for s in strings(v)]
-        if isinstance(value, list):
-            return [s for v in value for s in strings(v)]
-        return [value] if isinstance(value, str) and len(value) >= 32 else []
+    from masking.keys import Keyring
 
-    secrets = strings(json.loads(keyring.read_text(encoding="utf-8")))
-    assert secrets, "the keyring holds no key material to look for"
-    assert not [s for s in secrets if s in text]
+    keyring = Keyring.load(keyring_path)
+    secrets: list[bytes] = []
+    for info in keyring.versions():
+        raw = keyring.key(info.kind, info.version).secret.reveal()
+        secrets += [
+            raw,
+            raw.hex().encode(),
+            base64.b64encode(raw),
+            base64.urlsafe_b64encode(raw).rstrip(b"="),
+        ]
+    master = keyring_path.parent / "master.key"
+    if master.exists():
+        secrets.append(master.read_bytes().strip())
+    assert secrets
+    for place in places:
+        if place.exists():
+            content = place.read_bytes()
+            leaked = [s for s in secrets if s in content]
+            assert not leaked, f"key material found in {place}"
 
 
 def test_failed_task_fails_the_run_with_the_hub_error(ready_hub, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -45,7 +45,7 @@ def test_tables_live_in_the_given_schema(store: MetadataStore) -> None:
             text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
             {"s": schema},
         ).scalars()
-        assert set(names) == {"hub_batches", "hub_quarantined_rows", "hub_violations"}
+        assert set(names) == {"hub_batches", "hub_quarantined_rows", "hub_violations", "hub_decryptions"}
 
 
 def test_batch_quarantine_and_accounting_on_postgres(store: MetadataStore) -> None:

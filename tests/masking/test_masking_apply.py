@@ -150,3 +150,51 @@ def test_wrong_column_type_is_named(contract: Contract, keyring: Keyring) -> Non
 def test_batch_id_is_required(contract: Contract, keyring: Keyring) -> None:
     with pytest.raises(ValueError, match="batch_id"):
         mask_table(_table(contract, ROWS), contract, keyring, batch_id="")
+
+
+def test_unconditional_level_generalises_and_drops_direct_identifiers(
+    contract: Contract, keyring: Keyring
+) -> None:
+    out = mask_table(_table(contract, ROWS), contract, keyring, batch_id="b-1", level="unconditional")
+    assert out.schema.equals(contract.published_schema("unconditional"), check_metadata=True)
+    first, second = out.to_pylist()
+    assert (first["name"], first["address"], first["mobile"], first["ethnicity"]) == (None, None, None, None)
+    assert (first["birth_year"], first["division_code"]) == ("70-79", "110100")
+    assert second["birth_year"] == "140-149"
+    conditional = mask_table(_table(contract, ROWS), contract, keyring, batch_id="b-1")
+    assert out.column("person_token").equals(conditional.column("person_token"))
+
+
+def test_default_level_is_conditional(contract: Contract, keyring: Keyring) -> None:
+    table = _table(contract, ROWS)
+    default = mask_table(table, contract, keyring, batch_id="b-1")
+    assert default.equals(mask_table(table, contract, keyring, batch_id="b-1", level="conditional"))
+
+
+def test_steward_level_encrypts_reversibly(contract: Contract, keyring: Keyring) -> None:
+    from masking.crypto import decrypt_array
+
+    out = mask_table(_table(contract, ROWS), contract, keyring, batch_id="b-1", level="steward")
+    names = out.column("name")
+    assert all(v.startswith("e1:") for v in names.to_pylist())
+    assert decrypt_array(names, keyring).to_pylist() == ["欧阳娜娜", "张三"]
+    assert out.column("birth_year").to_pylist() == [date(1949, 12, 31), date(1880, 1, 1)]
+    assert out.column("mobile").to_pylist()[1] == ""
+
+
+def test_unknown_level_is_refused(contract: Contract, keyring: Keyring) -> None:
+    with pytest.raises(ValueError, match="public"):
+        mask_table(_table(contract, ROWS), contract, keyring, batch_id="b-1", level="public")
+
+
+def test_individual_business_codes_are_tokenised_companies_kept(keyring: Keyring) -> None:
+    legal = load_contract("legal_entity")
+    codes = ["92440300MA5ABCDE10", "91110000600037341L"]
+    out = token(pa.array(codes[:1]), keyring.token_key())[0].as_py()
+    masked = mask_table(
+        pa.table({"uscc": codes}).append_column("name", pa.array(["a", "b"])),
+        legal.model_copy(update={"fields": tuple(f for f in legal.fields if f.name in ("uscc", "name"))}),
+        keyring,
+        batch_id="b-1",
+    )
+    assert masked.column("uscc").to_pylist() == [out, "91110000600037341L"]

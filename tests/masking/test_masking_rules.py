@@ -260,3 +260,98 @@ def test_keep_and_null() -> None:
     assert nulled.type == pa.string()
     assert nulled.to_pylist() == [None, None, None]
     assert apply_rule("null", pa.array([date(2000, 1, 1)])).type == pa.date32()
+
+
+# -- parameters, generalisations, numpy display masks -------------------------------------
+
+
+def _reference_keep_ends(value: str | None, head: int, tail: int) -> str | None:
+    if value is None:
+        return None
+    if len(value) <= head + tail:
+        return "*" * len(value)
+    return value[:head] + "*" * (len(value) - head - tail) + value[len(value) - tail :]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(max_size=12)), max_size=30),
+    st.integers(0, 4),
+    st.integers(0, 4),
+    st.integers(0, 3),
+)
+def test_mask_keep_equals_a_plain_python_reference(
+    values: list[str | None], head: int, tail: int, cut: int
+) -> None:
+    array = pa.array(values, type=pa.string()).slice(min(cut, len(values)))
+    out = apply_rule(MaskRule.MASK_KEEP, array, first=head, last=tail)
+    assert out.to_pylist() == [_reference_keep_ends(v, head, tail) for v in array.to_pylist()]
+
+
+def test_display_masks_take_configured_ends_and_keep_large_strings() -> None:
+    assert apply_rule("mask_mobile", _strings(["13812348000"]), first=0, last=2).to_pylist() == [
+        "*********00"
+    ]
+    assert apply_rule("mask_id", _strings(["11010519491231002X"]), first=3, last=1).to_pylist() == [
+        "110**************X"
+    ]
+    large = pa.array(["张三丰", None], type=pa.large_string())
+    out = apply_rule(MaskRule.MASK_NAME, large)
+    assert out.type == pa.large_string() and out.to_pylist() == ["张**", None]
+
+
+def test_mask_name_handles_mixed_scripts_and_chunks() -> None:
+    chunked = pa.chunked_array([["欧阳娜娜", "Ö𝄞x"], ["欧阳", None, ""]])
+    assert apply_rule(MaskRule.MASK_NAME, chunked).to_pylist() == ["欧阳**", "Ö**", "欧*", None, ""]
+
+
+def test_unknown_parameter_is_a_contract_error() -> None:
+    with pytest.raises(ContractError):
+        apply_rule(MaskRule.MASK_NAME, _strings(["张三"]), first=1)
+
+
+def test_month_is_text_year_dash_month() -> None:
+    values = pa.array([date(1990, 3, 7), None], type=pa.date32())
+    assert apply_rule(MaskRule.MONTH, values).to_pylist() == ["1990-03", None]
+    stamps = pa.array([datetime(2024, 11, 2, 8)], type=pa.timestamp("us"))
+    assert apply_rule(MaskRule.MONTH, stamps).to_pylist() == ["2024-11"]
+
+
+def test_age_band_counts_full_years_at_the_reference_date() -> None:
+    born = pa.array([date(1990, 1, 1), date(1990, 1, 2), date(2024, 6, 1), date(2030, 1, 1), None])
+    ref = date(2020, 1, 1)
+    assert apply_rule(MaskRule.AGE_BAND, born, reference=ref).to_pylist() == [
+        "30-39",
+        "20-29",
+        "0-9",
+        "0-9",
+        None,
+    ]
+    assert apply_rule(MaskRule.AGE_BAND, born, reference=ref, width=5).to_pylist()[:2] == ["30-34", "25-29"]
+
+
+def test_prefecture_and_province() -> None:
+    codes = _strings(["440305", "", None, "4403"])
+    assert apply_rule(MaskRule.PREFECTURE, codes).to_pylist() == ["440300", "", None, "****"]
+    assert apply_rule(MaskRule.PROVINCE, codes).to_pylist() == ["440000", "", None, "****"]
+
+
+def test_token_only_prefixes_keeps_other_values() -> None:
+    values = _strings(["92440300MA5ABCDE10", "91110000600037341L", None, ""])
+    out = apply_rule(MaskRule.TOKEN, values, key=KEY_A, only_prefixes=("92",)).to_pylist()
+    assert out[0] == apply_rule(MaskRule.TOKEN, values.slice(0, 1), key=KEY_A).to_pylist()[0]
+    assert out[1:] == ["91110000600037341L", None, ""]
+
+
+def test_encrypt_uses_the_encrypt_key_and_keeps_empty_strings(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from masking.crypto import decrypt_array
+    from masking.keys import Keyring
+
+    monkeypatch.delenv("HUB_MASTER_KEY", raising=False)
+    keyring = Keyring.init(tmp_path / "keys" / "keyring.json")
+    key = keyring.current_key("encrypt")
+    out = apply_rule(MaskRule.ENCRYPT, _strings(["广东省深圳市", None, ""]), key=key)
+    assert out[0].as_py().startswith(key.prefix) and out.to_pylist()[1:] == [None, ""]
+    assert decrypt_array(out.slice(0, 1), keyring).to_pylist() == ["广东省深圳市"]
+    with pytest.raises(ContractError):
+        apply_rule(MaskRule.ENCRYPT, _strings(["x"]))

@@ -1,0 +1,218 @@
+"""``hub keys ...`` and ``hub decrypt``: the keyring and the stewards' decryption.
+
+Expected failures raise :class:`hub.errors.HubError` subclasses, which ``hub.cli.main``
+prints as one line with the error's exit code. Nothing here ever prints key material.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hub.settings import get_settings
+
+if TYPE_CHECKING:
+    from catalog.store import MetadataStore
+
+keys_app = typer.Typer(help="Keys: token and encryption keys wrapped by a master key.", no_args_is_help=True)
+decrypt_app = typer.Typer()
+"""Added to ``hub`` without a name, so that its one command is ``hub decrypt``."""
+
+console = Console()
+
+
+class Kind(StrEnum):
+    token = "token"
+    encrypt = "encrypt"
+
+
+@keys_app.command("init")
+def keys_init(
+    force: Annotated[
+        bool, typer.Option(help="Replace an existing keyring (tokens change, encrypted values are lost!).")
+    ] = False,
+) -> None:
+    """Create the keyring (and the master key file when there is no master key yet)."""
+    from masking.keys import Keyring
+
+    path = get_settings().masking.keyring_path
+    keyring = Keyring.init(path, force=force)
+    console.print(f"keyring created at [bold]{path}[/] (mode 0600, format 2: token v1, encrypt v1)")
+    _say_master(keyring.master.origin, keyring.master.created)
+
+
+@keys_app.command("upgrade")
+def keys_upgrade() -> None:
+    """Wrap a format-1 keyring's keys with the master key; token keys and versions stay the same."""
+    from masking.keys import Keyring, keyring_format
+
+    path = get_settings().masking.keyring_path
+    if keyring_format(path) == 2:
+        console.print(f"keyring {path} is already format 2; nothing to do")
+        return
+    keyring = Keyring.upgrade(path)
+    tokens = ", ".join(str(i.version) for i in keyring.versions("token"))
+    console.print(f"keyring {path} upgraded to format 2: token versions {tokens} kept, encrypt v1 added")
+    _say_master(keyring.master.origin, keyring.master.created)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    kind: Annotated[Kind, typer.Option(help="Which kind of key to rotate.")] = Kind.token,
+) -> None:
+    """Add a new current key version; older versions stay to recompute tokens and decrypt."""
+    from masking.keys import Keyring
+
+    settings = get_settings()
+    rotated = Keyring.load(settings.masking.keyring_path).rotate(kind.value)
+    version = rotated.current_key(kind.value).version
+    console.print(f"{kind.value} key version {version} is now current; versions 1-{version - 1} kept")
+    if kind is Kind.token:
+        days = settings.masking.token_mapping_days
+        console.print(
+            f"next: re-run every source with `hub run SOURCE --full` within {days} days; "
+            "until then old -> new tokens are published in shared.token_map"
+        )
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys: kind, version, created, current (never key material)."""
+    from masking.keys import Keyring
+
+    keyring = Keyring.load(get_settings().masking.keyring_path)
+    table = Table("kind", "version", "created", "current")
+    for info in keyring.versions():
+        table.add_row(
+            info.kind,
+            str(info.version),
+            f"{info.created_at:%Y-%m-%d %H:%M:%S}",
+            "yes" if info.current else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("verify")
+def keys_verify() -> None:
+    """Unwrap every key with the master key and check its key check value."""
+    from masking.keys import Keyring
+
+    keyring = Keyring.load(get_settings().masking.keyring_path)
+    count = len(keyring.versions())
+    console.print(f"{count} keys of {keyring.path} unwrap and match their check values")
+    console.print(f"master key from {keyring.master.origin}")
+
+
+@keys_app.command("decryptions")
+def keys_decryptions(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
+    """Recorded uses of `hub decrypt`, refused ones included."""
+    table = Table("time", "steward", "reason", "values", "key versions", "os user", "host", "outcome")
+    for d in _store().list_decryptions(limit=limit):
+        table.add_row(
+            f"{d.at:%Y-%m-%d %H:%M:%S}",
+            d.steward or "",
+            d.reason or "",
+            str(d.values),
+            d.key_versions,
+            d.os_user,
+            d.host,
+            d.outcome,
+        )
+    console.print(table)
+
+
+@decrypt_app.command("decrypt")
+def decrypt(
+    values: Annotated[list[str] | None, typer.Argument(help="Encrypted values (e<version>:...).")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Read values from this file, one per line; '-' for stdin.")
+    ] = None,
+    steward: Annotated[str | None, typer.Option(help="The data steward asking.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded with the use).")] = None,
+    aad: Annotated[
+        str | None, typer.Option(help="Field the values were encrypted for, e.g. population.id_number.")
+    ] = None,
+) -> None:
+    """Decrypt encrypted values for a data steward; every use, and every refusal, is recorded."""
+    import pyarrow as pa
+
+    from masking.crypto import decrypt_array, key_versions
+    from masking.errors import CiphertextError, DecryptionDeniedError
+    from masking.keys import Keyring
+
+    given = _read_values(values or [], file)
+    store = _store()
+    versions: list[int] = []
+    steward, reason = (steward or "").strip() or None, (reason or "").strip() or None
+
+    def record(outcome: str, detail: str | None = None) -> None:
+        store.record_decryption(
+            steward=steward,
+            reason=reason,
+            values=len(given),
+            key_versions=versions,
+            os_user=_os_user(),
+            host=socket.gethostname(),
+            outcome=outcome,
+            detail=detail,
+        )
+
+    if steward is None or reason is None:
+        missing = " and ".join(n for n, v in (("--steward", steward), ("--reason", reason)) if v is None)
+        record("refused", f"missing {missing}")
+        raise DecryptionDeniedError(f"decryption refused: {missing} is required (this refusal is recorded)")
+    array = pa.array(given, type=pa.string())
+    try:
+        versions = key_versions(array)
+        plain = decrypt_array(array, Keyring.load(get_settings().masking.keyring_path), aad=aad)
+    except CiphertextError as exc:
+        record("failed", str(exc))
+        raise
+    record("decrypted")
+    for value in plain.to_pylist():
+        sys.stdout.write(f"{value}\n")
+
+
+def _read_values(values: list[str], file: Path | None) -> list[str]:
+    if file is not None and values:
+        raise typer.BadParameter("give values either as arguments or with --file, not both")
+    if file is None:
+        if not values:
+            raise typer.BadParameter("no values given: pass them as arguments or with --file (- for stdin)")
+        return values
+    text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _store() -> MetadataStore:
+    from hub.pipeline import _store as store_of
+
+    settings = get_settings()
+    settings.ensure_home()
+    return store_of(settings)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def _say_master(origin: str, created: bool) -> None:
+    if created:
+        console.print(
+            f"master key created: {origin} (mode 0600); back it up apart from the keyring, "
+            "or move it to HUB_MASTER_KEY in a secret manager"
+        )
+    else:
+        console.print(f"keys wrapped with the master key from {origin}")
