@@ -179,3 +179,39 @@ def test_unknown_dataset_is_a_clear_error(ready_hub) -> None:  # type: ignore[no
 
     with pytest.raises(HubError, match=r"no source 'people' .*population"):
         pipeline.run("people", settings=ready_hub)
+
+
+def test_a_failed_batch_never_advances_the_watermark(ready_hub, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from connectors.config import resolve_url
+    from connectors.simulator import population
+    from hub import pipeline
+
+    _fill(ready_hub, rows=800)
+    first = pipeline.run("population", settings=ready_hub, publish_rows=False)
+    store = pipeline._store(ready_hub)
+    watermark = store.get_batch(first.batch_id).watermark_to
+
+    source = pipeline._source("population", ready_hub)
+    changes = population.changes(800, seed=7, new=10, updated=10, deregistered=5)
+    population.apply_changes(
+        resolve_url(source.connector, ready_hub.source_env()), "population_registry", changes
+    )
+    ref = pipeline.extract("population", settings=ready_hub)
+    pipeline.validate(ref, settings=ready_hub)
+    pipeline.mask(ref, settings=ready_hub)
+
+    def broken_commit(*args, **kwargs):  # type: ignore[no-untyped-def]
+        from catalog.errors import CatalogUnavailableError
+
+        raise CatalogUnavailableError("the catalog database went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("catalog.tables.SharedTables.commit", broken_commit)
+        with pytest.raises(TransientError):
+            pipeline.register(ref, settings=ready_hub)
+    assert store.get_batch(ref.batch_id).status == "failed"
+    assert store.last_watermark("population") == watermark
+    assert ref.folder.exists(), "staging is kept after a failure for inspection"
+
+    retry = pipeline.run("population", settings=ready_hub, publish_rows=False)
+    assert store.get_batch(retry.batch_id).rows_in == changes.rows
