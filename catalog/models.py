@@ -90,6 +90,8 @@ class Batch(Base):
     watermark_from: Mapped[str | None] = mapped_column(String(64), default=None)
     watermark_to: Mapped[str | None] = mapped_column(String(64), default=None)
     connector_state: Mapped[str | None] = mapped_column(Text, default=None)
+    k_anonymity: Mapped[int | None] = mapped_column(Integer, default=None)
+    k_suppressed_rows: Mapped[int | None] = mapped_column(BigInteger, default=None)
     contract_version: Mapped[str] = mapped_column(String(32))
     status: Mapped[BatchStatus] = mapped_column(
         Enum(

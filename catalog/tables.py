@@ -205,7 +205,15 @@ class SharedTables:
             raise CatalogUnavailableError(f"batch {batch_id}: commit left {contract.name} empty")
         return snapshot.snapshot_id
 
-    def upsert_rows(self, name: str, rows: pa.Table, *, keys: list[str], batch_id: str) -> int:
+    def upsert_rows(
+        self,
+        name: str,
+        rows: pa.Table,
+        *,
+        keys: list[str],
+        batch_id: str,
+        retired_keys: pa.Array | None = None,
+    ) -> int:
         """Upsert rows of a hub-owned table that has no contract (e.g. ``token_map``) in one commit.
 
         The table is created from the rows' Arrow schema (keys as identifier fields) if missing.
@@ -231,7 +239,31 @@ class SharedTables:
                 if table.current_snapshot() is None:
                     tx.append(rows, snapshot_properties=properties)
                 else:
-                    tx.overwrite(_merged(table, reader, keys), snapshot_properties=properties)
+                    tx.overwrite(_merged(table, reader, keys, retired_keys), snapshot_properties=properties)
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
+        return snapshot.snapshot_id
+
+    def replace_rows(self, name: str, rows: pa.Table, *, batch_id: str, properties: dict[str, str]) -> int:
+        """Replace the whole content of a hub-owned table (a derived view) in one commit."""
+        from pyiceberg.io.pyarrow import pyarrow_to_schema
+        from pyiceberg.table.name_mapping import MappedField, NameMapping
+
+        mapping = NameMapping(
+            [
+                MappedField.model_validate({"field-id": i + 1, "names": [f.name]})
+                for i, f in enumerate(rows.schema)
+            ]
+        )
+        with self._unavailable_as_transient(f"replace {name}"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Delete operation did not match any records")
+            self.catalog.create_namespace_if_not_exists(self.namespace)
+            table = self.catalog.create_table_if_not_exists(
+                self.identifier(name), schema=pyarrow_to_schema(rows.schema, name_mapping=mapping)
+            )
+            with table.transaction() as tx:
+                tx.overwrite(rows, snapshot_properties={BATCH_PROPERTY: batch_id, **properties})
+                tx.set_properties(properties)
         snapshot = table.current_snapshot()
         assert snapshot is not None
         return snapshot.snapshot_id

@@ -273,6 +273,8 @@ def _print_batch(settings: HubSettings, batch_id: str) -> None:
         ("quarantined", b.rows_quarantined),
         ("in == valid + quarantined", _accounting(b)),
         ("snapshot id", b.snapshot_id),
+        ("k-anonymity of the unconditional view", b.k_anonymity),
+        ("rows suppressed for k", b.k_suppressed_rows),
         ("messages published", b.messages_published),
         ("started", b.started_at),
         ("registered", b.registered_at),

@@ -264,3 +264,19 @@ def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -
     for title, sql in QUERIES.items():
         console.print(f"DuckDB, {title}:\n  {sql}")
         console.print(_arrow_table(engine.run(sql), 10))
+    population = batches["population"]
+    if population.k_anonymity is not None:
+        console.print(
+            f"Unconditional view population_unconditional: k-anonymity {population.k_anonymity} "
+            f"on gender, age band, prefecture ({population.k_suppressed_rows or 0} rows suppressed)"
+        )
+    from hub.scan_cli import scan_outputs
+
+    findings = scan_outputs(settings, topics=True)
+    if findings:
+        raise FatalError(
+            "leak scan found raw personal data in shared outputs: " + "; ".join(map(str, findings))
+        )
+    console.print(
+        "Leak scan of every shared table, view and topic: no raw identifiers, mobiles or names found"
+    )

@@ -262,6 +262,7 @@ def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progre
         keyring = _keyring(settings)
         writer = _StageWriter(ref.file("masked"), contract.published_schema())
         mappings = _StageWriter(ref.file("token_map"), MAPPING_SCHEMA)
+        opened = _StageWriter(ref.file("unconditional"), contract.published_schema(UNCONDITIONAL))
         try:
             for chunk in _read_chunks(ref.file("valid"), settings.connectors.chunk_rows):
                 for name in tokenised:
@@ -271,10 +272,15 @@ def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progre
                     if pairs is not None:
                         mappings.write(pairs)
                 writer.write(mask_table(chunk, contract, keyring, batch_id=ref.batch_id))
+                if contract.quasi_identifiers:
+                    opened.write(
+                        mask_table(chunk, contract, keyring, batch_id=ref.batch_id, level=UNCONDITIONAL)
+                    )
                 progress("mask", writer.rows)
         finally:
             writer.close()
             mappings.close()
+            opened.close()
         store.update_batch(ref.batch_id, status="masked")
     return ref
 
@@ -303,16 +309,69 @@ def register(ref: BatchRef, *, settings: HubSettings | None = None) -> int:
         )
         if pairs is not None:
             tables.upsert_rows("token_map", pairs, keys=["old_token"], batch_id=ref.batch_id)
+        anonymity = _share_unconditional_view(ref, contract, settings, pairs)
         store.update_batch(
             ref.batch_id,
             status="registered",
             snapshot_id=snapshot_id,
             registered_at=datetime.now(UTC),
+            **anonymity,
         )
     _commit_source(ref, batch.connector_state, settings)
     shutil.rmtree(ref.folder, ignore_errors=True)
     log.info("batch %s: registered as snapshot %s", ref.batch_id, snapshot_id)
     return int(snapshot_id)
+
+
+UNCONDITIONAL = "unconditional"
+"""Share level any department may read without a request (无条件共享 view of a dataset)."""
+
+
+def _share_unconditional_view(
+    ref: BatchRef, contract: Contract, settings: HubSettings, pairs: pa.Table | None
+) -> dict[str, int]:
+    """Refresh ``shared.<dataset>_unconditional``: the unconditional-level view made k-anonymous.
+
+    The batch's rows at that level are upserted into an internal projection (namespace
+    ``internal``, never shared); the whole projection is then generalised further or its
+    small groups suppressed until every quasi-identifier group has at least the contract's
+    k rows, since groups span batches. The achieved k is recorded on the batch and as a
+    property of the shared view.
+    """
+    from catalog.tables import SharedTables
+    from masking.kanon import enforce
+
+    path = ref.file(UNCONDITIONAL)
+    if not contract.quasi_identifiers or not path.exists():
+        return {}
+    rows = pq.read_table(path)
+    assert settings.catalog.iceberg_url is not None and settings.catalog.warehouse is not None
+    internal = SharedTables(settings.catalog.iceberg_url, settings.catalog.warehouse, namespace="internal")
+    name = f"{contract.name}_{UNCONDITIONAL}"
+    internal.upsert_rows(
+        name,
+        rows,
+        keys=list(contract.published_keys),
+        batch_id=ref.batch_id,
+        retired_keys=None if pairs is None else pairs.column("old_token").combine_chunks(),
+    )
+    projection = internal.load(name).scan().to_arrow()
+    view, result = enforce(projection, contract.published_quasi_identifiers, contract.k_anonymity, contract)
+    _tables(settings).replace_rows(
+        name,
+        view,
+        batch_id=ref.batch_id,
+        properties={
+            "hub.k_anonymity": str(result.k),
+            "hub.k_threshold": str(contract.k_anonymity),
+            "hub.k_suppressed_rows": str(result.suppressed_rows),
+            "hub.k_generalised": "; ".join(result.generalised),
+        },
+    )
+    log.info(
+        "batch %s: %s view k=%d, %d rows suppressed", ref.batch_id, name, result.k, result.suppressed_rows
+    )
+    return {"k_anonymity": result.k, "k_suppressed_rows": result.suppressed_rows}
 
 
 def _token_pairs(ref: BatchRef) -> pa.Table | None:

@@ -7,15 +7,79 @@ found, so it can gate a release or a CI job; findings never show the leaked valu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from hub.settings import HubSettings
+    from masking.scan import Finding
 
 console = Console()
 
 MESSAGE_LIMIT = 1_000_000
 """Messages read per topic at most: a whole demo topic, while bounding a runaway read."""
+
+
+def _names(table: str) -> tuple[str, ...]:
+    """Columns that must hold masked names in a shared table: a contract's dataset or a view of one."""
+    from masking.scan import name_columns
+    from schemas import load_contract
+    from schemas.contract import CONTRACT_DIR
+
+    dataset = table.removesuffix("_unconditional")
+    if (CONTRACT_DIR / f"{dataset}.yaml").exists():
+        contract = load_contract(dataset)
+        return (
+            name_columns(contract, "unconditional")
+            if table.endswith("_unconditional")
+            else name_columns(contract)
+        )
+    return ()  # hub-owned tables without a contract (token_map) hold tokens only
+
+
+def scan_outputs(
+    settings: HubSettings,
+    *,
+    datasets: list[str] | None = None,
+    tables: bool = True,
+    topics: bool = False,
+    paths: list[Path] | None = None,
+) -> list[Finding]:
+    """Leaks in the consumer-facing outputs: shared tables and views, topics, exported files."""
+    from catalog.tables import SharedTables
+    from masking.scan import scan_file, scan_messages, scan_table
+
+    findings: list[Finding] = []
+    assert settings.catalog.iceberg_url is not None and settings.catalog.warehouse is not None
+    shared = SharedTables(
+        settings.catalog.iceberg_url, settings.catalog.warehouse, namespace=settings.catalog.namespace
+    )
+    names = list(datasets) if datasets else shared.datasets()
+    if tables and names:
+        from catalog.query import QueryEngine
+
+        engine = QueryEngine(shared)
+        for name in names:
+            result = engine.run(f'SELECT * FROM "{name}"', datasets=[name])
+            findings += scan_table(result, source=f"table {name}", names=_names(name))
+    if topics:
+        from catalog.publish import read_messages, topic_name
+        from schemas.contract import CONTRACT_DIR
+
+        for name in names:
+            if not (CONTRACT_DIR / f"{name}.yaml").exists():
+                continue  # only datasets have topics
+            topic = topic_name(settings.kafka.topic_prefix, name)
+            messages = read_messages(settings.kafka.bootstrap_servers, topic, MESSAGE_LIMIT, timeout_s=10)
+            findings += scan_messages(messages, source=f"topic {topic}", names=_names(name))
+    for file in paths or []:
+        file_names: tuple[str, ...] = ()
+        for name in datasets or []:
+            file_names += _names(name)
+        findings += scan_file(file, names=file_names)
+    return findings
 
 
 def scan(
@@ -27,43 +91,12 @@ def scan(
     tables: Annotated[bool, typer.Option(help="Scan the shared tables.")] = True,
 ) -> None:
     """Find raw identity numbers, individual-business credit codes, mobiles and unmasked names."""
-    from catalog.tables import SharedTables
     from hub.settings import get_settings
-    from masking.scan import Finding, name_columns, scan_file, scan_messages, scan_table
-    from schemas import load_contract
 
-    settings = get_settings()
-    findings: list[Finding] = []
-    shared = None
-    if tables or topics or dataset:
-        assert settings.catalog.iceberg_url is not None and settings.catalog.warehouse is not None
-        shared = SharedTables(
-            settings.catalog.iceberg_url, settings.catalog.warehouse, namespace=settings.catalog.namespace
-        )
-    names = list(dataset) if dataset else (shared.datasets() if shared is not None else [])
-    if tables and names and shared is not None:
-        from catalog.query import QueryEngine
-
-        engine = QueryEngine(shared)
-        for name in names:
-            result = engine.run(f'SELECT * FROM "{name}"', datasets=[name])
-            findings += scan_table(result, source=f"table {name}", names=name_columns(load_contract(name)))
-    if topics:
-        from catalog.publish import read_messages, topic_name
-
-        for name in names:
-            topic = topic_name(settings.kafka.topic_prefix, name)
-            messages = read_messages(settings.kafka.bootstrap_servers, topic, MESSAGE_LIMIT, timeout_s=10)
-            findings += scan_messages(
-                messages, source=f"topic {topic}", names=name_columns(load_contract(name))
-            )
     for file in path or []:
         if not file.is_file():
             raise typer.BadParameter(f"{file} is not a file", param_hint="--path")
-        file_names: tuple[str, ...] = ()
-        for name in dataset or []:
-            file_names += name_columns(load_contract(name))
-        findings += scan_file(file, names=file_names)
+    findings = scan_outputs(get_settings(), datasets=dataset, tables=tables, topics=topics, paths=path or [])
     for finding in findings:
         console.print(f"[red]leak[/] {finding}")
     if findings:

@@ -183,9 +183,17 @@ def _fixed(values: pa.Array, width: int) -> np.ndarray:
 
 
 def _valid_ids(values: pa.Array) -> np.ndarray:
+    """Candidates that are real identity numbers: check digit, a real birth date and a known
+    division code. The check digit alone matches one in eleven all-digit codes of other kinds
+    (credit codes of government bodies, certificate serials), which are not personal data."""
+    from datetime import date
+
+    from quality.checks import gb11643
+
     grid = _fixed(values, 18)
     digits = grid[:, :17].astype(np.int64) - ord("0")
-    return np.asarray(_ID_CHECKS[(digits @ _ID_WEIGHTS) % 11] == grid[:, 17])
+    checked = np.asarray(_ID_CHECKS[(digits @ _ID_WEIGHTS) % 11] == grid[:, 17])
+    return checked & np.asarray(gb11643(values, date.today()), dtype=bool)
 
 
 def _valid_usccs(values: pa.Array) -> np.ndarray:

@@ -215,3 +215,26 @@ def test_a_failed_batch_never_advances_the_watermark(ready_hub, monkeypatch) -> 
 
     retry = pipeline.run("population", settings=ready_hub, publish_rows=False)
     assert store.get_batch(retry.batch_id).rows_in == changes.rows
+
+
+def test_unconditional_view_is_k_anonymous_and_its_k_recorded(ready_hub) -> None:  # type: ignore[no-untyped-def]
+    from catalog.query import QueryEngine
+    from hub import pipeline
+    from masking.kanon import measure
+    from schemas import load_contract
+
+    _fill(ready_hub, rows=3_000)
+    result = pipeline.run("population", settings=ready_hub, publish_rows=False)
+    batch = pipeline._store(ready_hub).get_batch(result.batch_id)
+    contract = load_contract("population")
+    assert batch.k_anonymity is not None and batch.k_anonymity >= contract.k_anonymity
+
+    tables = pipeline._tables(ready_hub)
+    assert "population_unconditional" in tables.datasets()
+    shared = tables.load("population_unconditional")
+    assert shared.properties["hub.k_anonymity"] == str(batch.k_anonymity)
+    view = QueryEngine(tables).run("SELECT * FROM population_unconditional")
+    assert measure(view, contract.published_quasi_identifiers).k >= contract.k_anonymity
+    assert view.num_rows + batch.k_suppressed_rows == batch.rows_valid
+    assert view.column("name").null_count == view.num_rows
+    assert "internal" not in str(tables.datasets())
