@@ -146,22 +146,48 @@ def expand(value: str, env: Mapping[str, str] | None = None) -> str:
 
 
 def resolve_url(
-    location: SqlConnectorConfig | HttpConnectorConfig, env: Mapping[str, str] | None = None
+    location: SqlConnectorConfig | HttpConnectorConfig,
+    env: Mapping[str, str] | None = None,
+    *,
+    source: str = "?",
 ) -> str:
     """The URL a connector reaches: ``url_env``'s value if set, else ``url`` expanded, else the
-    Airflow connection's URI (looked up only then, so Airflow is not imported otherwise)."""
+    Airflow connection's URI (looked up only then, so Airflow is not imported otherwise).
+
+    Every failure is a :class:`SourceConfigError` naming ``source`` (never the URL's secrets).
+    """
+    from connectors.errors import SourceConfigError
+
     env = os.environ if env is None else env
     if location.url_env and env.get(location.url_env):
         return env[location.url_env]
     if location.url:
-        return expand(location.url, env)
+        try:
+            return expand(location.url, env)
+        except ConfigurationError as exc:
+            raise SourceConfigError(f"source {source!r}: {exc}") from None
     if location.airflow_connection:
-        from airflow.sdk import BaseHook
-
-        return str(BaseHook.get_connection(location.airflow_connection).get_uri())
-    raise ConfigurationError(
-        f"environment variable {location.url_env} is not set and no default url is given"
+        return _airflow_uri(location.airflow_connection, source)
+    raise SourceConfigError(
+        f"source {source!r}: environment variable {location.url_env} is not set and no default url is given"
     )
+
+
+def _airflow_uri(connection: str, source: str) -> str:
+    from connectors.errors import SourceConfigError
+
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:
+        raise SourceConfigError(
+            f"source {source!r}: names Airflow connection {connection!r} but Airflow is not installed"
+        ) from None
+    try:
+        return str(BaseHook.get_connection(connection).get_uri())
+    except Exception as exc:  # Airflow's not-found and secrets-backend errors have no common base
+        raise SourceConfigError(
+            f"source {source!r}: Airflow connection {connection!r} cannot be read ({type(exc).__name__})"
+        ) from None
 
 
 def load_source_file(path: Path, *, check_contract: bool = True) -> SourceConfig:

@@ -141,7 +141,7 @@ class HttpConnector:
         if not isinstance(config, HttpConnectorConfig):
             raise SourceConfigError(f"source {source.name!r} is not an HTTP source (kind {config.kind!r})")
         env = os.environ if env is None else env
-        url = httpx.URL(resolve_url(config, env))
+        url = httpx.URL(resolve_url(config, env, source=source.name))
         token: str | None = None
         if config.token_env:
             token = env.get(config.token_env)

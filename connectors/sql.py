@@ -39,7 +39,7 @@ from connectors.errors import (
     SourceSchemaError,
     SourceUnreachableError,
 )
-from hub.errors import ConfigurationError, redact_url
+from hub.errors import redact_url
 from schemas.contract import Contract, FieldType
 
 if TYPE_CHECKING:
@@ -127,9 +127,8 @@ def connect(source: str, url: str, engine: sa.Engine, *, must_exist: bool = True
 
 
 def source_url(source: SourceConfig, env: Mapping[str, str] | None = None) -> str:
-    """The database URL of a SQL source (see :func:`connectors.config.resolve_url`), with
-    every failure a configuration error naming the source. ``env`` defaults to the process
-    environment plus ``HUB_HOME``."""
+    """The database URL of a SQL source (see :func:`connectors.config.resolve_url`); ``env``
+    defaults to the process environment plus ``HUB_HOME``."""
     from connectors.config import resolve_url
 
     config = source.connector
@@ -139,22 +138,7 @@ def source_url(source: SourceConfig, env: Mapping[str, str] | None = None) -> st
         from hub.settings import get_settings
 
         env = get_settings().source_env()
-    try:
-        return resolve_url(config, env)
-    except ConfigurationError as exc:
-        raise SourceConfigError(f"source {source.name!r}: {exc}") from None
-    except ImportError:
-        raise SourceConfigError(
-            f"source {source.name!r}: names Airflow connection {config.airflow_connection!r} "
-            "but Airflow is not installed"
-        ) from None
-    except Exception as exc:  # Airflow's not-found and secrets-backend errors have no common base
-        if not config.airflow_connection:
-            raise
-        raise SourceConfigError(
-            f"source {source.name!r}: Airflow connection {config.airflow_connection!r} "
-            f"cannot be read ({type(exc).__name__})"
-        ) from None
+    return resolve_url(config, env, source=source.name)
 
 
 class SqlConnector:

@@ -20,7 +20,7 @@ def target_url(source: SourceConfig, settings: HubSettings) -> str:
     """The URL the source reads, where its simulator writes."""
     if not isinstance(source.connector, SqlConnectorConfig):
         raise ConfigurationError(f"source {source.name!r} is not a SQL source: it has no table to fill")
-    return resolve_url(source.connector, settings.source_env())
+    return resolve_url(source.connector, settings.source_env(), source=source.name)
 
 
 def simulate(

@@ -287,3 +287,12 @@ def test_json_numbers_and_codes_map_through_values() -> None:
     assert batch.column("gender").to_pylist() == ["1", "2"]
     assert batch.column("registration_status").to_pylist() == ["1", "1"]
     assert json.dumps(batch.column(ERRORS_COLUMN).to_pylist()) == "[null, null]"
+
+
+def test_an_http_source_without_its_url_names_the_source_and_variable() -> None:
+    from connectors.config import get_source
+    from connectors.errors import SourceConfigError
+    from connectors.http import HttpConnector
+
+    with pytest.raises(SourceConfigError, match=r"'certificate_api'.*HUB_SOURCE_CERTIFICATE_API_URL"):
+        HttpConnector.from_source(get_source("certificate_api"), chunk_rows=1_000, env={})
