@@ -24,13 +24,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError
 
-from connectors.errors import SourceUnreachableError
 from connectors.simulator import names, population
 from connectors.simulator import world as w
 from connectors.simulator.population import Changes, SimulationReport, day_start, day_timestamps
-from connectors.sql import connect, driver_reason, source_engine
 from schemas.contract import load_contract
 
 DEFAULT_TABLE = "market_entities"
@@ -413,34 +410,15 @@ def fill(
     """
     started = time.perf_counter()
     register = _world(n, seed=seed, rates=rates, world=world, as_of=as_of)
-    source = f"simulator:{table}"
-    engine = source_engine(source, url)
-    population.make_sqlite_folder(source, url, engine)
-    target = register_table(table)
-    done = 0
-    try:
-        with connect(source, url, engine, must_exist=False) as conn:
-            if replace:
-                target.drop(conn, checkfirst=True)
-            target.create(conn, checkfirst=True)
-            conn.commit()
-            write = population._copy if population._uses_copy(engine) else population._executemany
-            batches = w.rebatch((batch for batch, _ in _blocks(register)), chunk_rows)
-            for batch in batches:
-                system = _for_sql(to_system_columns(batch)).combine_chunks().to_batches()[0]
-                with conn.begin():
-                    write(conn, target, system)
-                done += batch.num_rows
-                if progress is not None:
-                    progress(done)
-            with conn.begin():
-                for column in ("tyshxydm", "gxsj"):
-                    sa.Index(f"ix_{table}_{column}"[:60], target.c[column]).create(conn, checkfirst=True)
-    except OperationalError as exc:
-        reason = f"failed after {done} rows: {driver_reason(exc, engine.url)}"
-        raise SourceUnreachableError(source, url, reason) from exc
-    finally:
-        engine.dispose()
+    batches = w.rebatch((batch for batch, _ in _blocks(register)), chunk_rows)
+    population.load_table(
+        url,
+        register_table(table),
+        (_for_sql(to_system_columns(b)).combine_chunks().to_batches()[0] for b in batches),
+        replace=replace,
+        progress=progress,
+        index_columns=("tyshxydm", "gxsj"),
+    )
     defects = _rates(register).counts(n)
     return SimulationReport(
         table=table,

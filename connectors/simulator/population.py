@@ -16,7 +16,7 @@ import datetime as dt
 import io
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -409,6 +409,52 @@ def make_sqlite_folder(source: str, url: str, engine: sa.Engine) -> None:
             raise SourceUnreachableError(source, url, f"cannot create its folder: {exc.strerror}") from None
 
 
+def load_table(
+    url: str,
+    target: sa.Table,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    replace: bool,
+    progress: Callable[[int], object] | None,
+    index_columns: Sequence[str],
+) -> int:
+    """Write record batches (named as ``target``'s columns) into a simulated system's table.
+
+    ``replace`` drops and recreates the table, otherwise it is created if missing. PostgreSQL
+    through psycopg is loaded with COPY, other databases with ``executemany``, one
+    transaction per batch so that a failure leaves whole batches only; the indexes are
+    built after the load. Returns the rows written.
+    """
+    source = f"simulator:{target.name}"
+    engine = source_engine(source, url)
+    make_sqlite_folder(source, url, engine)
+    done = 0
+    try:
+        with connect(source, url, engine, must_exist=False) as conn:
+            if replace:
+                target.drop(conn, checkfirst=True)
+            target.create(conn, checkfirst=True)
+            conn.commit()
+            write = _copy if _uses_copy(engine) else _executemany
+            for batch in batches:
+                with conn.begin():
+                    write(conn, target, batch)
+                done += batch.num_rows
+                if progress is not None:
+                    progress(done)
+            with conn.begin():
+                for column in index_columns:
+                    sa.Index(f"ix_{target.name}_{column}"[:60], target.c[column]).create(
+                        conn, checkfirst=True
+                    )
+    except OperationalError as exc:
+        reason = f"failed after {done} rows: {driver_reason(exc, engine.url)}"
+        raise SourceUnreachableError(source, url, reason) from exc
+    finally:
+        engine.dispose()
+    return done
+
+
 def fill(
     url: str,
     n: int,
@@ -428,32 +474,14 @@ def fill(
     transaction per chunk so that a failure leaves whole chunks only.
     """
     started = time.perf_counter()
-    source = f"simulator:{table}"
-    engine = source_engine(source, url)
-    make_sqlite_folder(source, url, engine)
-    target = registry_table(table)
-    done = 0
-    try:
-        with connect(source, url, engine, must_exist=False) as conn:
-            if replace:
-                target.drop(conn, checkfirst=True)
-            target.create(conn, checkfirst=True)
-            conn.commit()
-            write = _copy if _uses_copy(engine) else _executemany
-            for batch in generate(n, seed=seed, rates=rates, chunk_rows=chunk_rows):
-                with conn.begin():
-                    write(conn, target, batch)
-                done += batch.num_rows
-                if progress is not None:
-                    progress(done)
-            index = sa.Index(f"ix_{table}_id_number"[:60], target.c.id_number)
-            with conn.begin():
-                index.create(conn, checkfirst=True)
-    except OperationalError as exc:
-        reason = f"failed after {done} rows: {driver_reason(exc, engine.url)}"
-        raise SourceUnreachableError(source, url, reason) from exc
-    finally:
-        engine.dispose()
+    load_table(
+        url,
+        registry_table(table),
+        generate(n, seed=seed, rates=rates, chunk_rows=chunk_rows),
+        replace=replace,
+        progress=progress,
+        index_columns=("id_number",),
+    )
     defects = rates.counts(n)
     return SimulationReport(
         table=table,
