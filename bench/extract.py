@@ -37,14 +37,7 @@ TABLE = os.environ.get("BENCH_EXTRACT_TABLE", "bench_extract_population")
 MEMORY_FACTOR = 5
 """The issue compares 1M with 5M rows."""
 
-_CONNECTOR = """
-import json, sys, time
-from connectors.sql import SqlConnector
-from schemas import load_contract
-url, table, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
-connector = SqlConnector("bench", url, table, load_contract("population"), cursor="updated_at", chunk_rows=chunk)
-import pyarrow as pa, pyarrow.compute as pc, psycopg, sqlalchemy.dialects.postgresql.psycopg
-import adbc_driver_postgresql.dbapi
+READ_AND_REPORT = """
 pc.utf8_rtrim(pa.array(["a"]), characters=" ")  # first compute call imports pandas: start-up, not reading
 start = time.perf_counter()
 rows = flagged = 0
@@ -56,6 +49,21 @@ connector.close()
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
 print(json.dumps({"rows": rows, "seconds": seconds, "flagged": flagged, "peak_mib": peak}))
 """
+"""Child-process tail: read everything from ``connector`` and print rows, time and peak RSS."""
+
+_CONNECTOR = (
+    """
+import json, sys, time
+from connectors.sql import SqlConnector
+from schemas import load_contract
+url, table, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
+connector = SqlConnector("bench", url, table, load_contract("population"), cursor="updated_at", chunk_rows=chunk)
+import pyarrow as pa, pyarrow.compute as pc, psycopg, sqlalchemy.dialects.postgresql.psycopg
+import adbc_driver_postgresql.dbapi
+"""
+    + READ_AND_REPORT
+)
+
 
 _COPY = """
 import json, sys, time

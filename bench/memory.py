@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import pyarrow as pa  # noqa: E402
 
-from bench.extract import child  # noqa: E402
+from bench.extract import READ_AND_REPORT, child  # noqa: E402
 
 DEFAULT_ROWS = 200_000
 FACTOR = 5
@@ -44,25 +44,18 @@ CHUNK_ROWS = 50_000
 SEED = 11
 SOURCES = ROOT / "connectors" / "sources"
 
-_READ = """
+_READ = (
+    """
 import json, sys, time
 from pathlib import Path
 from connectors.config import load_source_file
 from connectors.factory import open_connector
 import pyarrow as pa, pyarrow.compute as pc
-pc.utf8_rtrim(pa.array(["a"]), characters=" ")  # first compute call imports pandas: start-up, not reading
 source = load_source_file(Path(sys.argv[1]))
 connector = open_connector(source, chunk_rows=int(sys.argv[2]))
-start = time.perf_counter()
-rows = flagged = 0
-for batch in connector.read(since=None):
-    rows += batch.num_rows
-    flagged += batch.num_rows - batch.column("_conversion_errors").null_count
-seconds = time.perf_counter() - start
-connector.close()
-peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
-print(json.dumps({"rows": rows, "seconds": seconds, "flagged": flagged, "peak_mib": peak}))
 """
+    + READ_AND_REPORT
+)
 
 
 def _certificates(rows: int) -> pa.Table:
