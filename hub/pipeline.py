@@ -135,9 +135,7 @@ def _source(name: str, settings: HubSettings) -> SourceConfig:
 def _open(source: SourceConfig, settings: HubSettings) -> Connector:
     from connectors.factory import open_connector
 
-    return open_connector(
-        source, chunk_rows=source.chunk_rows or settings.connectors.chunk_rows, env=settings.source_env()
-    )
+    return open_connector(source, chunk_rows=settings.connectors.chunk_rows, env=settings.source_env())
 
 
 def extract(
@@ -271,10 +269,18 @@ def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progre
                     )
                     if pairs is not None:
                         mappings.write(pairs)
-                writer.write(mask_table(chunk, contract, keyring, batch_id=ref.batch_id))
+                made: dict[tuple[str, str], Any] = {}
+                writer.write(mask_table(chunk, contract, keyring, batch_id=ref.batch_id, computed=made))
                 if contract.quasi_identifiers:
                     opened.write(
-                        mask_table(chunk, contract, keyring, batch_id=ref.batch_id, level=UNCONDITIONAL)
+                        mask_table(
+                            chunk,
+                            contract,
+                            keyring,
+                            batch_id=ref.batch_id,
+                            level=UNCONDITIONAL,
+                            computed=made,
+                        )
                     )
                 progress("mask", writer.rows)
         finally:

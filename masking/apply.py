@@ -29,8 +29,12 @@ def mask_table(
     *,
     batch_id: str,
     level: ShareLevel | str = DEFAULT_LEVEL,
+    computed: dict[tuple[str, str], ArrayLike] | None = None,
 ) -> pa.Table:
     """Mask one chunk of valid rows for publication at a share level.
+
+    ``computed``, when the same chunk is masked at several levels, carries the columns already
+    made so that a rule shared by two levels (the keyed token, above all) runs once.
 
     The default, ``conditional``, is what the shared tables and topics hold; the
     ``unconditional`` view is made from the same valid rows with the stricter rules.
@@ -51,7 +55,13 @@ def mask_table(
     for field in contract.fields:
         target = schema.field(field.published_name)
         rule = field.mask.at(level).rule
-        masked = _mask_field(table, field, level, keys.get(KEY_KINDS.get(rule, "")), where)
+        made = (field.name, repr(field.mask.at(level)))
+        if computed is not None and made in computed:
+            masked = computed[made]
+        else:
+            masked = _mask_field(table, field, level, keys.get(KEY_KINDS.get(rule, "")), where)
+            if computed is not None:
+                computed[made] = masked
         if masked.type != target.type:
             raise MaskRuleError(
                 f"{where}, field {field.name!r}: rule {rule.value!r} gave "

@@ -198,3 +198,29 @@ def test_individual_business_codes_are_tokenised_companies_kept(keyring: Keyring
         batch_id="b-1",
     )
     assert masked.column("uscc").to_pylist() == [out, "91110000600037341L"]
+
+
+def test_levels_of_one_chunk_share_the_columns_their_rules_share(
+    contract: Contract, keyring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import masking.apply
+
+    table = _table(contract, ROWS)
+    expected_conditional = mask_table(table, contract, keyring, batch_id="b1")
+    expected_unconditional = mask_table(table, contract, keyring, batch_id="b1", level="unconditional")
+    calls: list[str] = []
+    real = masking.apply.apply_rule
+
+    def counting(rule, values, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(str(rule))
+        return real(rule, values, **kwargs)
+
+    monkeypatch.setattr(masking.apply, "apply_rule", counting)
+    made: dict[tuple[str, str], Any] = {}
+    conditional = mask_table(table, contract, keyring, batch_id="b1", computed=made)
+    unconditional = mask_table(table, contract, keyring, batch_id="b1", level="unconditional", computed=made)
+    assert conditional.equals(expected_conditional)
+    assert unconditional.equals(expected_unconditional)
+    # the token rule is the same at both levels: the keyed HMAC runs once for the chunk
+    assert calls.count("token") == 1
+    assert unconditional.column("name").null_count == unconditional.num_rows
