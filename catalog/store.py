@@ -28,7 +28,8 @@ from catalog.errors import (
     MetadataUnavailableError,
     QuarantineInputError,
 )
-from catalog.models import Base, Batch, BatchStatus, Decryption, QuarantinedRow, Violation, utcnow
+from catalog.migrate import upgrade
+from catalog.models import Batch, BatchStatus, Decryption, QuarantinedRow, Violation, utcnow
 from hub.errors import redact_url
 
 ROW_COLUMN = "_row"
@@ -62,9 +63,9 @@ def new_batch_id(dataset: str, now: datetime | None = None) -> str:
 class MetadataStore:
     """Batches, quarantine and violations in a SQL database (SQLite or PostgreSQL).
 
-    Tables are created if missing with ``create_all``; versioned Alembic migrations come
-    with the catalogue issue, when the schema starts to change under existing data.
-    ``schema`` places the tables in a PostgreSQL schema (tests use a throw-away one).
+    Opening a store brings its database to the newest Alembic revision
+    (:mod:`catalog.migrate`). ``schema`` places the tables in a PostgreSQL schema (tests
+    use a throw-away one).
     """
 
     def __init__(self, url: str, *, schema: str | None = None) -> None:
@@ -75,7 +76,7 @@ class MetadataStore:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         with self._unavailable_as_transient():
-            Base.metadata.create_all(engine)
+            upgrade(engine, schema)
 
     def dispose(self) -> None:
         self.engine.dispose()
