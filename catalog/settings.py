@@ -39,3 +39,36 @@ class KafkaSettings(BaseModel):
         default=True,
         description="Whether `hub demo` starts the embedded broker; set false with a real cluster.",
     )
+
+
+class SharingSettings(BaseModel):
+    """Deadlines and defaults of the sharing workflow (``HUB_SHARING__*``)."""
+
+    unconditional_days: int = Field(
+        default=1, ge=0, description="Working days to answer a request for an unconditional dataset."
+    )
+    conditional_days: int = Field(
+        default=10, ge=1, description="Working days to answer a request for a conditional dataset."
+    )
+    calendar_file: str | None = Field(
+        default=None,
+        description="Working-day calendar (holidays and adjusted working weekends) as YAML; "
+        "default: the calendar shipped with the hub.",
+    )
+    default_grant_days: int = Field(
+        default=365, ge=1, description="Grant duration when a request names none."
+    )
+
+
+class AuditSettings(BaseModel):
+    """The tamper-evident access log (``HUB_AUDIT__*``)."""
+
+    retention_days: int = Field(
+        default=180,
+        ge=180,
+        description="Minimum age in days before access-log entries may be purged; the law asks for "
+        "at least six months, so this can be raised but never set below 180.",
+    )
+    checkpoint_every: int = Field(
+        default=1000, ge=1, description="Entries between two signed checkpoints of the access log."
+    )

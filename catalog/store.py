@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+import catalog.model_registry  # noqa: F401  (every table, for migrations)
 from catalog.errors import (
     AccountingError,
     BatchNotFoundError,

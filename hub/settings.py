@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from catalog.settings import CatalogSettings, KafkaSettings
+from catalog.settings import AuditSettings, CatalogSettings, KafkaSettings, SharingSettings
 from connectors.settings import ConnectorSettings
 from masking.settings import MaskingSettings
 from quality.settings import QualitySettings
@@ -50,6 +50,8 @@ class HubSettings(BaseSettings):
     masking: MaskingSettings = Field(default_factory=MaskingSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    sharing: SharingSettings = Field(default_factory=SharingSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from catalog.models import Base
+from catalog.model_registry import Base
 
 config = context.config
 connection = config.attributes.get("connection")

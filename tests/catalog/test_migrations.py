@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from catalog import migrate
-from catalog.models import Base
+from catalog.model_registry import Base
 from catalog.store import MetadataStore
 
 
