@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub import audit_cli, catalog_cli, quality_cli, sharing_cli
+from hub import audit_cli, catalog_cli, corrections_cli, quality_cli, sharing_cli
 from hub.errors import HubError
 from hub.keys_cli import decrypt_app, keys_app
 from hub.scan_cli import scan as scan_command
@@ -34,7 +34,7 @@ app.add_typer(decrypt_app)
 app.add_typer(broker_app, name="broker")
 app.add_typer(batches_app, name="batches")
 app.command("scan")(scan_command)
-for _module in (catalog_cli, sharing_cli, quality_cli, audit_cli):
+for _module in (catalog_cli, sharing_cli, quality_cli, corrections_cli, audit_cli):
     _module.register(app)
 
 console = Console()

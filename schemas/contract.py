@@ -307,6 +307,9 @@ class Contract(BaseModel):
     k_anonymity: int = Field(default=5, ge=2)
     """Smallest group size the unconditional view must reach; 5 is the usual floor of
     de-identification guidance (GB/T 37964) for data shared beyond its collector."""
+    max_invalid_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Batch gate: a batch whose quarantined share of rows exceeds this registers and
+    publishes nothing until a steward releases it."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
