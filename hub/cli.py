@@ -28,11 +28,13 @@ app = typer.Typer(
     add_completion=False,
 )
 broker_app = typer.Typer(help="The embedded Kafka-compatible broker.", no_args_is_help=True)
+db_app = typer.Typer(help="The hub metadata database and its migrations.", no_args_is_help=True)
 batches_app = typer.Typer(help="Batch records: what came in, what was registered.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(decrypt_app)
 app.add_typer(broker_app, name="broker")
 app.add_typer(batches_app, name="batches")
+app.add_typer(db_app, name="db")
 app.command("scan")(scan_command)
 for _module in (catalog_cli, sharing_cli, quality_cli, corrections_cli, audit_cli):
     _module.register(app)
@@ -79,6 +81,43 @@ def broker_status() -> None:
     else:
         console.print(f"not running (address {status.address}, log {status.log_path})")
         raise typer.Exit(1)
+
+
+# -- metadata database --------------------------------------------------------------------
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """The revision the metadata database is at, and the newest one this hub knows."""
+    from sqlalchemy import create_engine
+
+    from catalog import migrate
+    from hub.errors import redact_url
+
+    settings = _settings()
+    url = settings.catalog.metadata_url or ""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            at = migrate.current(connection)
+    finally:
+        engine.dispose()
+    newest = migrate.heads()
+    console.print(f"database {redact_url(url)}")
+    console.print(f"  at revision  {', '.join(sorted(at)) or '(none: never migrated)'}")
+    console.print(f"  newest       {', '.join(sorted(newest))}")
+    if at != newest:
+        console.print("  behind: it is upgraded the next time the hub opens it, or run `hub db upgrade`")
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the metadata database to the newest revision (also done whenever the hub opens it)."""
+    from hub.pipeline import _store
+
+    _store(_settings())
+    db_current()
 
 
 # -- sources ------------------------------------------------------------------------------
