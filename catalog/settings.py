@@ -72,3 +72,15 @@ class AuditSettings(BaseModel):
     checkpoint_every: int = Field(
         default=1000, ge=1, description="Entries between two signed checkpoints of the access log."
     )
+    unusual_factor: float = Field(
+        default=3.0,
+        gt=1.0,
+        description="`hub audit report` flags a system's day whose calls or rows exceed this many "
+        "times the median of that system's active days in the report period.",
+    )
+    unusual_min_days: int = Field(
+        default=5,
+        ge=2,
+        description="Active days a system needs in the report period before its days are judged "
+        "unusual (fewer give no meaningful median).",
+    )

@@ -33,6 +33,8 @@ console = Console()
 class Kind(StrEnum):
     token = "token"
     encrypt = "encrypt"
+    audit = "audit"
+    audit_sign = "audit-sign"
 
 
 @keys_app.command("init")
@@ -46,22 +48,32 @@ def keys_init(
 
     path = get_settings().masking.keyring_path
     keyring = Keyring.init(path, force=force)
-    console.print(f"keyring created at [bold]{path}[/] (mode 0600, format 2: token v1, encrypt v1)")
+    console.print(
+        f"keyring created at [bold]{path}[/] (mode 0600, format 2: token v1, encrypt v1, audit v1, audit-sign v1)"
+    )
     _say_master(keyring.master.origin, keyring.master.created)
 
 
 @keys_app.command("upgrade")
 def keys_upgrade() -> None:
-    """Wrap a format-1 keyring's keys with the master key; token keys and versions stay the same."""
+    """Wrap a format-1 keyring's keys with the master key (token keys and versions stay the same);
+    add the audit keys to a keyring made before the access log."""
     from masking.keys import Keyring, keyring_format
 
     path = get_settings().masking.keyring_path
     if keyring_format(path) == 2:
-        console.print(f"keyring {path} is already format 2; nothing to do")
+        _, added = Keyring.load(path).add_missing()
+        if added:
+            console.print(f"keyring {path}: {', '.join(f'{k} v1' for k in added)} added")
+        else:
+            console.print(f"keyring {path} is already format 2 with every key kind; nothing to do")
         return
     keyring = Keyring.upgrade(path)
     tokens = ", ".join(str(i.version) for i in keyring.versions("token"))
-    console.print(f"keyring {path} upgraded to format 2: token versions {tokens} kept, encrypt v1 added")
+    console.print(
+        f"keyring {path} upgraded to format 2: token versions {tokens} kept, "
+        "encrypt v1, audit v1 and audit-sign v1 added"
+    )
     _say_master(keyring.master.origin, keyring.master.created)
 
 
@@ -81,6 +93,11 @@ def keys_rotate(
         console.print(
             f"next: re-run every source with `hub run SOURCE --full` within {days} days; "
             "until then old -> new tokens are published in shared.token_map"
+        )
+    elif kind is Kind.audit_sign:
+        console.print(
+            "new checkpoints are signed with it: give auditors `hub audit public-key --all` "
+            "(older versions still check older checkpoints)"
         )
 
 
@@ -136,7 +153,15 @@ def decrypt(
     file: Annotated[
         Path | None, typer.Option("--file", help="Read values from this file, one per line; '-' for stdin.")
     ] = None,
-    steward: Annotated[str | None, typer.Option(help="The data steward asking.")] = None,
+    steward: Annotated[
+        str | None,
+        typer.Option(
+            "--steward",
+            "--as",
+            envvar="HUB_USER",
+            help="The data steward asking: a registered steward of the values' dataset owner, or hub-wide.",
+        ),
+    ] = None,
     reason: Annotated[str | None, typer.Option(help="Why (recorded with the use).")] = None,
     aad: Annotated[
         str | None, typer.Option(help="Field the values were encrypted for, e.g. population.id_number.")
@@ -145,6 +170,8 @@ def decrypt(
     """Decrypt encrypted values for a data steward; every use, and every refusal, is recorded."""
     import pyarrow as pa
 
+    from catalog.sharing import require_steward
+    from hub.errors import AccessDeniedError
     from masking.crypto import decrypt_array, key_versions
     from masking.errors import CiphertextError, DecryptionDeniedError
     from masking.keys import Keyring
@@ -165,11 +192,17 @@ def decrypt(
             outcome=outcome,
             detail=detail,
         )
+        _log_decryption(store, steward, reason, len(given), versions, outcome, detail, aad)
 
     if steward is None or reason is None:
         missing = " and ".join(n for n, v in (("--steward", steward), ("--reason", reason)) if v is None)
         record("refused", f"missing {missing}")
         raise DecryptionDeniedError(f"decryption refused: {missing} is required (this refusal is recorded)")
+    try:
+        steward = require_steward(store, steward, _owner_of(aad))
+    except AccessDeniedError as exc:
+        record("refused", str(exc))
+        raise DecryptionDeniedError(f"decryption refused: {exc} (this refusal is recorded)") from None
     array = pa.array(given, type=pa.string())
     try:
         versions = key_versions(array)
@@ -180,6 +213,44 @@ def decrypt(
     record("decrypted")
     for value in plain.to_pylist():
         sys.stdout.write(f"{value}\n")
+
+
+def _owner_of(aad: str | None) -> str | None:
+    """The owner department of the dataset an ``--aad`` such as ``population.name`` names, if
+    it names one: only its stewards (and hub-wide ones) may decrypt that dataset's values."""
+    from catalog.sharing import dataset_terms, known_datasets
+
+    dataset = (aad or "").split(".", 1)[0]
+    return dataset_terms(dataset).owner if dataset in known_datasets() else None
+
+
+def _log_decryption(
+    store: MetadataStore,
+    steward: str | None,
+    reason: str | None,
+    values: int,
+    versions: list[int],
+    outcome: str,
+    detail: str | None,
+    aad: str | None,
+) -> None:
+    """Append a use of ``hub decrypt`` to the access log too (never the values)."""
+    from catalog.audit import record_access
+
+    dataset, _, column = (aad or "").partition(".")
+    record_access(
+        store,
+        action="decryption",
+        outcome="denied" if outcome == "refused" else "allowed",
+        actor=steward,
+        dataset=dataset or None,
+        columns=[column] if column else (),
+        purpose=reason,
+        rows=values if outcome == "decrypted" else 0,
+        reason=detail,
+        client=f"cli:{_os_user()}@{socket.gethostname()}",
+        detail={"result": outcome, "values": values, "key_versions": sorted(set(versions))},
+    )
 
 
 def _read_values(values: list[str], file: Path | None) -> list[str]:

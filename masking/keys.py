@@ -8,9 +8,11 @@ File layout (``format`` 2)::
                "created_at": "2025-08-01T08:00:00+00:00",
                "wrapped": "<base64 nonce|ciphertext|tag>", "kcv": "<hex>"}, ...]}
 
-Two kinds of data key: ``token`` (HMAC-SHA256 keyed tokens) and ``encrypt`` (AES-256-GCM
-field encryption). Each is wrapped with AES-256-GCM under the master key, with the kind and
-version as associated data, so an entry cannot be moved to another kind or version unnoticed.
+Four kinds of data key: ``token`` (HMAC-SHA256 keyed tokens), ``encrypt`` (AES-256-GCM
+field encryption), ``audit`` (HMAC-SHA256 MAC of access-log entries) and ``audit-sign`` (the
+32-byte seed of the Ed25519 key that signs access-log checkpoints). Each is wrapped with
+AES-256-GCM under the master key, with the kind and version as associated data, so an entry
+cannot be moved to another kind or version unnoticed.
 ``master_check`` tells a wrong master key apart from a damaged entry, and each entry's key
 check value (``kcv``) proves that what unwrapped is the key that was stored.
 
@@ -21,12 +23,15 @@ with them can still be recomputed and values encrypted with them still decrypted
 
 Format 1 (unwrapped keys, token kind only) is read only by :meth:`Keyring.upgrade`
 (``hub keys upgrade``), which keeps every token key and version so tokens do not change.
+Format-2 keyrings made before the access log hold no audit kinds: :meth:`Keyring.add_missing`
+(``hub keys upgrade``, or the access log on first use) adds them, under a file lock.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import hashlib
 import hmac
 import json
@@ -34,6 +39,8 @@ import os
 import secrets
 import stat
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,15 +60,22 @@ from masking.errors import (
     UnknownKeyVersionError,
 )
 
-KeyKind: TypeAlias = Literal["token", "encrypt"]
+KeyKind: TypeAlias = Literal["token", "encrypt", "audit", "audit-sign"]
 KINDS: tuple[KeyKind, ...] = get_args(KeyKind)
+REQUIRED_KINDS: tuple[KeyKind, ...] = ("token", "encrypt")
+"""Kinds every format-2 keyring holds; the others may be missing from older keyrings."""
 KEYRING_FORMAT = 2
 KEY_BYTES = 32
 """256-bit keys: the HMAC-SHA256 output size and the AES-256 key size."""
 MASTER_KEY_ENV = "HUB_MASTER_KEY"
 MASTER_KEY_FILENAME = "master.key"
 WRAPPING = "aes-256-gcm"
-ALGORITHMS: dict[KeyKind, str] = {"token": "hmac-sha256", "encrypt": "aes-256-gcm"}
+ALGORITHMS: dict[KeyKind, str] = {
+    "token": "hmac-sha256",
+    "encrypt": "aes-256-gcm",
+    "audit": "hmac-sha256",
+    "audit-sign": "ed25519",
+}
 TOKEN_PURPOSE = "token-hmac-sha256"
 """The only purpose of format-1 keys."""
 _NONCE_BYTES = 12
@@ -218,7 +232,7 @@ class Keyring:
 
     @classmethod
     def init(cls, path: Path | str, *, force: bool = False, master: MasterKey | None = None) -> Keyring:
-        """Create a keyring with one fresh key of each kind; refuse to replace one unless ``force``.
+        """Create a keyring with one fresh key of every kind; refuse to replace one unless ``force``.
 
         Replacing a keyring makes every token issued so far impossible to recompute and every
         encrypted value undecryptable, which is why overwriting needs an explicit ``force``.
@@ -256,8 +270,8 @@ class Keyring:
     def upgrade(cls, path: Path | str, *, master: MasterKey | None = None) -> Keyring:
         """Rewrite a format-1 keyring as format 2 with the same token keys and versions.
 
-        An encryption key (version 1) is added, since format 1 had none. The master key file
-        is created when neither it nor ``HUB_MASTER_KEY`` exists.
+        An encryption key and the audit keys (version 1 each) are added, since format 1 had
+        none. The master key file is created when neither it nor ``HUB_MASTER_KEY`` exists.
         """
         target = Path(path).expanduser()
         raw = _read_document(target)
@@ -267,8 +281,11 @@ class Keyring:
         tokens, current_token = _parse_v1(raw, target)
         master = master or MasterKey.resolve(target, create=True)
         keys: dict[tuple[KeyKind, int], _Entry] = {("token", v): e for v, e in tokens.items()}
-        keys["encrypt", 1] = _new_entry()
-        keyring = cls(target, keys, {"token": current_token, "encrypt": 1}, master)
+        current: dict[KeyKind, int] = {"token": current_token}
+        for kind in KINDS[1:]:
+            keys[kind, 1] = _new_entry()
+            current[kind] = 1
+        keyring = cls(target, keys, current, master)
         _write_atomic(target, keyring._dump(), replace=True, what="keyring")
         return keyring
 
@@ -286,9 +303,18 @@ class Keyring:
         """The current token key version."""
         return self._current["token"]
 
+    def has(self, kind: KeyKind) -> bool:
+        """Whether the keyring holds keys of ``kind`` (older keyrings lack the audit kinds)."""
+        return _kind(kind) in self._current
+
     def current_key(self, kind: KeyKind) -> DataKey:
         """The key new tokens or ciphertexts of ``kind`` are made with."""
-        return self.key(kind, self._current[_kind(kind)])
+        kind = _kind(kind)
+        if kind not in self._current:
+            raise UnknownKeyVersionError(
+                f"keyring {self._path} has no {kind} key: run `hub keys upgrade` to add it"
+            )
+        return self.key(kind, self._current[kind])
 
     def key(self, kind: KeyKind, version: int) -> DataKey:
         """One version of a kind, current or older (to recompute or decrypt)."""
@@ -315,22 +341,59 @@ class Keyring:
         )
 
     def rotate(self, kind: KeyKind = "token") -> Keyring:
-        """Add a fresh key of ``kind`` as its new current version and save; older ones are kept."""
+        """Add a fresh key of ``kind`` as its new current version and save; older ones are kept.
+
+        The file is re-read under the keyring lock first, so a key another process added in
+        the meantime is kept rather than overwritten.
+        """
         kind = _kind(kind)
-        version = max(v for k, v in self._keys if k == kind) + 1
-        rotated = Keyring(
+
+        def add(keyring: Keyring) -> Keyring:
+            version = max((v for k, v in keyring._keys if k == kind), default=0) + 1
+            return keyring._with(kind, version)
+
+        return self._update(add)
+
+    def add_missing(self, kinds: Iterable[KeyKind] = KINDS) -> tuple[Keyring, tuple[KeyKind, ...]]:
+        """Add version 1 of each of ``kinds`` the keyring lacks and save; returns the keyring
+        and the kinds added (none when another process added them first)."""
+        wanted = tuple(_kind(k) for k in kinds)
+        added: list[KeyKind] = []
+
+        def add(keyring: Keyring) -> Keyring:
+            for kind in wanted:
+                if kind not in keyring._current:
+                    keyring = keyring._with(kind, 1)
+                    added.append(kind)
+            return keyring
+
+        if all(kind in self._current for kind in wanted):
+            return self, ()
+        return self._update(add), tuple(added)
+
+    def _with(self, kind: KeyKind, version: int) -> Keyring:
+        return Keyring(
             self._path,
             {**self._keys, (kind, version): _new_entry()},
             {**self._current, kind: version},
             self._master,
         )
-        _write_atomic(self._path, rotated._dump(), replace=True, what="keyring")
-        return rotated
+
+    def _update(self, change: Callable[[Keyring], Keyring]) -> Keyring:
+        """Apply ``change`` to the keyring as it is on disk now and save, holding the lock."""
+        with _locked(self._path):
+            keys, current = _parse_v2(_read_document(self._path), self._path, self._master)
+            fresh = Keyring(self._path, keys, current, self._master)
+            changed = change(fresh)
+            if changed is not fresh:
+                _write_atomic(self._path, changed._dump(), replace=True, what="keyring")
+            return changed
 
     def __repr__(self) -> str:
         held = "; ".join(
             f"{kind} versions {[v for k, v in sorted(self._keys) if k == kind]} current {self._current[kind]}"
             for kind in KINDS
+            if kind in self._current
         )
         return f"Keyring(path={str(self._path)!r}, {held}, master from {self._master.origin})"
 
@@ -342,7 +405,7 @@ class Keyring:
             "format": KEYRING_FORMAT,
             "wrapping": WRAPPING,
             "master_check": _check_value(master, b"gov-data-hub master key check"),
-            "current": {kind: self._current[kind] for kind in KINDS},
+            "current": {kind: self._current[kind] for kind in KINDS if kind in self._current},
             "keys": [
                 {
                     "kind": info.kind,
@@ -492,11 +555,14 @@ def _parse_v2(
     current = raw.get("current")
     if not isinstance(current, dict):
         raise bad("'current' must map each key kind to a version")
+    held = {kind for kind, _ in keys}
     for kind in KINDS:
+        if kind not in REQUIRED_KINDS and kind not in held and kind not in current:
+            continue  # a keyring made before this kind existed
         version = current.get(kind)
         if type(version) is not int or (kind, version) not in keys:
             raise bad(f"'current' does not name a {kind} key version held in the file")
-    return keys, {kind: current[kind] for kind in KINDS}
+    return keys, {kind: current[kind] for kind in KINDS if kind in current}
 
 
 def _parse_v1(raw: dict[str, Any], path: Path) -> tuple[dict[int, _Entry], int]:
@@ -549,6 +615,18 @@ def _git_work_tree(path: Path) -> Path | None:
         if (folder / ".git").exists():
             return folder
     return None
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside the keyring (``.keyring.json.lock``) while it is rewritten."""
+    lock = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _ensure_private_folder(folder: Path) -> None:

@@ -35,6 +35,7 @@ def hub(
 ) -> Callable[..., Result]:
     monkeypatch.delenv(MASTER_KEY_ENV, raising=False)
     monkeypatch.delenv("HUB_MASKING__MASTER_KEY_FILE", raising=False)
+    monkeypatch.delenv("HUB_USER", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args: str, stdin: str | None = None) -> Result:
@@ -109,9 +110,11 @@ def test_list_rotate_verify(hub: Hub) -> None:
         ("token", "2", True),
         ("encrypt", "1", False),
         ("encrypt", "2", True),
+        ("audit", "1", True),
+        ("audit-sign", "1", True),
     ]
     verified = hub("keys", "verify")
-    assert verified.code == 0 and "4 keys" in verified.out
+    assert verified.code == 0 and "6 keys" in verified.out
 
     keyring = Keyring.load(_keyring_path())
     for output in (rotated, token, listed, verified):
@@ -165,6 +168,17 @@ def test_upgrade_from_format_1(hub: Hub) -> None:
     assert again.code == 0 and "already format 2" in again.out
 
 
+def _stewards(*names: str) -> None:
+    """Register hub-wide stewards (the first one sets the hub up, so it needs no --as)."""
+    from catalog.sharing import add_person
+    from hub.settings import get_settings
+
+    get_settings().ensure_home()
+    store = _store()
+    for name in names:
+        add_person(store, name, roles=["steward"], hub_wide=True, actor=names[0])
+
+
 def _encrypted(*values: str) -> list[str]:
     keyring = Keyring.load(_keyring_path())
     return encrypt_array(pa.array(list(values)), keyring.current_key("encrypt")).to_pylist()
@@ -172,6 +186,7 @@ def _encrypted(*values: str) -> list[str]:
 
 def test_decrypt_prints_plaintexts_and_records_the_use(hub: Hub, tmp_path: Path) -> None:
     assert hub("keys", "init").code == 0
+    _stewards("li.steward")
     old = _encrypted("11010519491231002X")
     assert hub("keys", "rotate", "--kind", "encrypt").code == 0
     new = _encrypted("张三")
@@ -226,6 +241,7 @@ def test_decrypt_without_steward_or_reason_is_refused_and_recorded(
 
 def test_tampered_value_fails_names_the_row_and_is_recorded(hub: Hub) -> None:
     assert hub("keys", "init").code == 0
+    _stewards("s")
     good, other = _encrypted("SECRET-A", "SECRET-B")
     tampered = other[:-2] + ("A" if other[-2] != "A" else "B") + other[-1]
     result = hub("decrypt", good, tampered, "--steward", "s", "--reason", "r")
@@ -238,3 +254,53 @@ def test_tampered_value_fails_names_the_row_and_is_recorded(hub: Hub) -> None:
 def test_decrypt_without_values_is_a_usage_error(hub: Hub) -> None:
     assert hub("keys", "init").code == 0
     assert hub("decrypt", "--steward", "s", "--reason", "r").code == 2
+
+
+def test_decrypt_only_for_a_registered_steward_of_the_dataset_owner(hub: Hub) -> None:
+    from catalog.sharing import add_department, add_person
+
+    assert hub("keys", "init").code == 0
+    _stewards("wang.hub")
+    store = _store()
+    police, social = "11100000000013338W", "111000000000130127"
+    add_department(store, police, "公安厅", actor="wang.hub")
+    add_department(store, social, "人力资源和社会保障厅", actor="wang.hub")
+    add_person(store, "li.police", department=police, roles=["steward"], actor="wang.hub")
+    add_person(store, "zhao.social", department=social, roles=["steward"], actor="wang.hub")
+    add_person(store, "qian.clerk", department=police, actor="wang.hub")
+    keyring = Keyring.load(_keyring_path())
+    values = encrypt_array(pa.array(["SECRET-NAME"]), keyring.current_key("encrypt"), aad="population.name")
+    value = values.to_pylist()[0]
+
+    refusals = {
+        "nobody.known": "no person 'nobody.known' is registered",
+        "qian.clerk": "qian.clerk is not a data steward",
+        "zhao.social": "not of 公安厅 (11100000000013338W)",
+    }
+    for name, why in refusals.items():
+        result = hub("decrypt", value, "--aad", "population.name", "--steward", name, "--reason", "case 7")
+        _assert_clean_error(result, 5, "decryption refused", why)
+        assert "SECRET-NAME" not in result.out + result.err
+    for name in ("li.police", "wang.hub"):
+        result = hub("decrypt", value, "--aad", "population.name", "--as", name, "--reason", "case 7")
+        assert result.code == 0 and result.out.splitlines() == ["SECRET-NAME"], result
+
+    records = list(reversed(_store().list_decryptions()))
+    assert [(r.steward, r.outcome) for r in records] == [
+        ("nobody.known", "refused"),
+        ("qian.clerk", "refused"),
+        ("zhao.social", "refused"),
+        ("li.police", "decrypted"),
+        ("wang.hub", "decrypted"),
+    ]
+    assert [why in (r.detail or "") for r, why in zip(records, refusals.values(), strict=False)] == [True] * 3
+
+
+def test_decrypt_takes_the_steward_from_hub_user(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert hub("keys", "init").code == 0
+    _stewards("li.steward")
+    value = _encrypted("SECRET")[0]
+    monkeypatch.setenv("HUB_USER", "li.steward")
+    result = hub("decrypt", value, "--reason", "r")
+    assert result.code == 0 and result.out.splitlines() == ["SECRET"], result
+    assert _store().list_decryptions()[0].steward == "li.steward"

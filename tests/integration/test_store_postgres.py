@@ -16,6 +16,8 @@ from sqlalchemy import create_engine, text
 
 from catalog.errors import AccountingError, BatchNotFoundError
 from catalog.models import BatchStatus
+from catalog import migrate
+from catalog.model_registry import Base
 from catalog.store import MetadataStore
 from quality.validate import Violation
 
@@ -45,7 +47,16 @@ def test_tables_live_in_the_given_schema(store: MetadataStore) -> None:
             text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
             {"s": schema},
         ).scalars()
-        assert set(names) == {"hub_batches", "hub_quarantined_rows", "hub_violations", "hub_decryptions"}
+        expected = set(Base.metadata.tables) | {migrate.VERSION_TABLE}
+        assert set(names) == expected
+    with store.engine.connect() as conn:
+        public = conn.execute(
+            text(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = ANY(:t)"
+            ),
+            {"t": sorted(expected)},
+        ).scalar_one()
+    assert public == 0, "hub tables leaked into the public schema"
 
 
 def test_batch_quarantine_and_accounting_on_postgres(store: MetadataStore) -> None:

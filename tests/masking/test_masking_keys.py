@@ -77,8 +77,13 @@ def test_init_writes_wrapped_keys_and_creates_the_master_key(keyring_path: Path)
     assert sorted(p.name for p in keyring_path.parent.iterdir()) == ["keyring.json", "master.key"]
     document = json.loads(keyring_path.read_text())
     assert document["format"] == 2
-    assert document["current"] == {"token": 1, "encrypt": 1}
-    assert [(k["kind"], k["version"]) for k in document["keys"]] == [("token", 1), ("encrypt", 1)]
+    assert document["current"] == {"token": 1, "encrypt": 1, "audit": 1, "audit-sign": 1}
+    assert [(k["kind"], k["version"]) for k in document["keys"]] == [
+        ("token", 1),
+        ("encrypt", 1),
+        ("audit", 1),
+        ("audit-sign", 1),
+    ]
     text = keyring_path.read_text()
     for material in _all_material(keyring):
         for form in _material_forms(material):
@@ -323,7 +328,13 @@ def test_upgrade_keeps_token_keys_versions_and_tokens(keyring_path: Path) -> Non
 
     assert upgraded.master.created
     assert loaded.current_key("token").version == 2
-    assert [(i.kind, i.version) for i in loaded.versions()] == [("token", 1), ("token", 2), ("encrypt", 1)]
+    assert [(i.kind, i.version) for i in loaded.versions()] == [
+        ("token", 1),
+        ("token", 2),
+        ("encrypt", 1),
+        ("audit", 1),
+        ("audit-sign", 1),
+    ]
     for version in materials:
         assert token(ids, loaded.token_key(version)).equals(before[version])
     assert str(loaded.versions()[0].created_at.date()) == "2025-01-01"
