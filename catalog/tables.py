@@ -3,13 +3,19 @@
 pyiceberg's ``SqlCatalog`` keeps the catalog in a SQL database (SQLite by default,
 PostgreSQL in production) and the data as Parquet under the warehouse URL. A batch is
 written in one Iceberg transaction, so readers see either the whole batch or none of it.
+
+A new contract version evolves its table: added columns are taken in by any write
+(:meth:`SharedTables.ensure_table`); dropped, renamed or retyped columns only by
+:meth:`SharedTables.evolve` with ``allow_breaking``, which the catalogue calls once it has
+checked that no grant still includes them (``hub catalog sync``).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
@@ -23,6 +29,7 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo
 from pyiceberg.expressions.parser import parse as _parse_row_filter
+from pyiceberg.schema import promote
 from pyiceberg.table.snapshots import ancestors_of
 from sqlalchemy.exc import DBAPIError
 
@@ -48,6 +55,102 @@ MODE_PROPERTY = "hub.mode"
 CONTRACT_VERSION_PROPERTY = "hub.contract-version"
 
 CommitMode = Literal["overwrite", "append", "upsert"]
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """How a contract's published columns differ from its shared table's columns.
+
+    ``renamed`` pairs are (old, new) names; ``retyped`` triples are (column, old type, new
+    type); ``relaxed`` columns are required in the table and optional in the contract.
+    """
+
+    added: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
+    renamed: tuple[tuple[str, str], ...] = ()
+    retyped: tuple[tuple[str, str, str], ...] = ()
+    relaxed: tuple[str, ...] = ()
+    key: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    reordered: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return self == SchemaChange()
+
+    @property
+    def breaking(self) -> bool:
+        """Whether a consumer's column disappears or changes: it needs a major version."""
+        return bool(self.dropped or self.renamed or self.retyped or self.key)
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        """Columns consumers lose under their current name (dropped or renamed away)."""
+        return self.dropped + tuple(old for old, _ in self.renamed)
+
+    def describe(self) -> str:
+        parts = []
+        if self.added:
+            parts.append(f"adds {', '.join(self.added)}")
+        if self.dropped:
+            parts.append(f"drops {', '.join(self.dropped)}")
+        if self.renamed:
+            parts.append(f"renames {', '.join(f'{old} -> {new}' for old, new in self.renamed)}")
+        if self.retyped:
+            parts.append(f"retypes {', '.join(f'{n} {old} -> {new}' for n, old, new in self.retyped)}")
+        if self.relaxed:
+            parts.append(f"makes optional {', '.join(self.relaxed)}")
+        if self.key:
+            parts.append(f"changes the key {list(self.key[0])} -> {list(self.key[1])}")
+        if self.reordered:
+            parts.append("reorders columns")
+        return "; ".join(parts) or "no column change"
+
+
+def schema_change(actual: Schema, expected: Schema, renames: Mapping[str, str] | None = None) -> SchemaChange:
+    """Compare a table's schema with the one a contract wants.
+
+    ``renames`` (old -> new published name) tells a rename from a drop plus an add; only the
+    contracts know it (same field, new published name), the table cannot.
+    """
+    have = {f.name: f for f in actual.fields}
+    want = {f.name: f for f in expected.fields}
+    renamed = tuple(
+        (old, new) for old, new in (renames or {}).items() if old in have and new in want and new not in have
+    )
+    moved_to = {new for _, new in renamed}
+    moved_from = {old for old, _ in renamed}
+    added = tuple(n for n in want if n not in have and n not in moved_to)
+    dropped = tuple(n for n in have if n not in want and n not in moved_from)
+    current = {**have, **{new: have[old] for old, new in renamed}}
+    retyped, relaxed = [], []
+    for name, field in want.items():
+        old = current.get(name)
+        if old is None:
+            continue
+        if old.field_type != field.field_type:
+            retyped.append((name, str(old.field_type), str(field.field_type)))
+        if old.required and not field.required:
+            relaxed.append(name)
+    key = tuple(sorted(actual.find_field(i).name for i in actual.identifier_field_ids))
+    renamed_key = tuple(sorted(dict(renamed).get(k, k) for k in key))
+    want_key = tuple(sorted(expected.find_field(i).name for i in expected.identifier_field_ids))
+    order = [dict(renamed).get(n, n) for n in have if n not in dropped]
+    return SchemaChange(
+        added=added,
+        dropped=dropped,
+        renamed=renamed,
+        retyped=tuple(retyped),
+        relaxed=tuple(relaxed),
+        key=None if renamed_key == want_key else (key, want_key),
+        reordered=not added and not dropped and order != [n for n in want if n in current],
+    )
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(part) for part in (text or "").split("."))
+    except ValueError:
+        return None
 
 
 class SharedTables:
@@ -108,8 +211,10 @@ class SharedTables:
     def ensure_table(self, contract: Contract) -> Table:
         """The dataset's table, created from its contract if missing.
 
-        An existing table with another schema is an error: schema evolution (with the
-        consumer compatibility check) is a separate, deliberate step.
+        A newer contract version that only adds columns (or makes some optional) evolves the
+        table here: no consumer loses anything. Any other difference is an error: dropping,
+        renaming or retyping a column is a deliberate step that checks the grants first
+        (:meth:`evolve` called by ``hub catalog sync``).
         """
         expected = contract.iceberg_schema()
         with self._unavailable_as_transient(f"create the table of {contract.name}"):
@@ -129,12 +234,112 @@ class SharedTables:
                 except TableAlreadyExistsError:
                     table = self.catalog.load_table(self.identifier(contract.name))
         problems = _schema_differences(table.schema(), expected)
-        if problems:
+        if not problems:
+            return table
+        change = schema_change(table.schema(), expected)
+        recorded = table.properties.get(CONTRACT_VERSION_PROPERTY)
+        at, wanted = _version(recorded), _version(contract.version)
+        newer = at is not None and wanted is not None and wanted > at
+        if change.breaking and newer:
+            raise TableSchemaMismatchError(
+                f"contract {contract.name} {contract.version} {change.describe()} of shared table "
+                f"{self.namespace}.{contract.name} (at {recorded}): a column consumers may hold "
+                f"grants for changes, so the table is evolved only by `hub catalog sync "
+                f"{contract.name} --as STEWARD`, which checks those grants"
+            )
+        if not newer or change.reordered:
+            if at is None:
+                why = ""
+            elif wanted is not None and wanted < at:
+                why = f" (the table is already at the newer contract version {recorded})"
+            else:
+                why = f" (the table is at contract version {recorded}: changed columns need a new version)"
             raise TableSchemaMismatchError(
                 f"shared table {self.namespace}.{contract.name} does not match contract "
-                f"{contract.name} {contract.version}: {'; '.join(problems)}"
+                f"{contract.name} {contract.version}: {'; '.join(problems)}{why}"
             )
-        return table
+        self._apply(table, contract, change)
+        return self.load(contract.name)
+
+    def evolve(
+        self,
+        contract: Contract,
+        *,
+        allow_breaking: bool = False,
+        renames: Mapping[str, str] | None = None,
+    ) -> SchemaChange:
+        """Bring the dataset's table to the contract's columns; returns what changed.
+
+        ``allow_breaking`` lets columns be dropped, renamed (``renames``: old -> new published
+        name, which keeps the column's data) or widened; the caller has checked the grants.
+        A type change Iceberg cannot promote (string to date, say) is refused in any case:
+        publish the new type under a new name instead. A missing table is created.
+        """
+        with self._unavailable_as_transient(f"load the table of {contract.name}"):
+            try:
+                table = self.catalog.load_table(self.identifier(contract.name))
+            except NoSuchTableError:
+                self.ensure_table(contract)
+                return SchemaChange(added=tuple(f.name for f in contract.iceberg_schema().fields))
+        change = schema_change(table.schema(), contract.iceberg_schema(), renames)
+        if change.empty:
+            return change
+        if change.breaking and not allow_breaking:
+            raise TableSchemaMismatchError(
+                f"contract {contract.name} {contract.version} {change.describe()} of shared table "
+                f"{self.namespace}.{contract.name}: not applied without the grants check"
+            )
+        self._apply(table, contract, change)
+        return change
+
+    def _apply(self, table: Table, contract: Contract, change: SchemaChange) -> None:
+        expected = contract.iceberg_schema()
+        where = f"shared table {self.namespace}.{contract.name}"
+        for name, old, new in change.retyped:
+            try:
+                promote(table.schema().find_field(name).field_type, expected.find_field(name).field_type)
+            except Exception:
+                raise TableSchemaMismatchError(
+                    f"contract {contract.name} {contract.version} changes column {name!r} of {where} "
+                    f"from {old} to {new}, which Iceberg cannot convert in place: publish the new "
+                    "type under a new column name"
+                ) from None
+        renamed = dict(change.renamed)
+        old_name = {new: old for old, new in change.renamed}
+        names = [f.name for f in expected.fields]
+        with self._unavailable_as_transient(f"evolve {where}"):
+            try:
+                with table.update_schema(allow_incompatible_changes=change.breaking) as update:
+                    for old, new in renamed.items():
+                        update.rename_column(old, new)
+                    for name in change.dropped:
+                        update.delete_column(name)
+                    for name, _, _ in change.retyped:
+                        update.update_column(
+                            old_name.get(name, name), field_type=expected.find_field(name).field_type
+                        )
+                    for name in change.relaxed:
+                        update.make_column_optional(old_name.get(name, name))
+                    for name in change.added:
+                        # Rows already in the table have no value: the column is optional in
+                        # Iceberg even when the contract requires it (new rows are checked).
+                        update.add_column(name, expected.find_field(name).field_type, required=False)
+                    for name in change.added:
+                        position = names.index(name)
+                        if position == 0:
+                            update.move_first(name)
+                        else:
+                            before = names[position - 1]
+                            update.move_after(name, old_name.get(before, before))
+                    if change.key:
+                        update.set_identifier_fields(*change.key[1])
+                with table.transaction() as tx:
+                    tx.set_properties({CONTRACT_VERSION_PROPERTY: contract.version})
+            except CommitFailedException as exc:
+                raise CatalogUnavailableError(
+                    f"{where} was not evolved to contract {contract.version}: another commit changed "
+                    f"it first ({exc}); retry"
+                ) from None
 
     def commit(
         self,
@@ -342,7 +547,9 @@ def _schema_differences(actual: Schema, expected: Schema) -> list[str]:
         (w_type, w_req), (h_type, h_req) = want[name], have[name]
         if w_type != h_type:
             problems.append(f"column {name!r} is {h_type}, the contract says {w_type}")
-        if w_req != h_req:
+        # A column added by evolution stays optional in Iceberg (older rows have no value);
+        # the contract's requirement is enforced on every batch written.
+        if w_req != h_req and not (w_req and not h_req):
             problems.append(
                 f"column {name!r} is {'required' if h_req else 'optional'}, "
                 f"the contract says {'required' if w_req else 'optional'}"
@@ -398,6 +605,14 @@ def _merged(
 ) -> pa.Table:
     """Current rows whose key the batch neither carries nor retires, then the batch's rows."""
     incoming = reader.read_all()
+    optional = {f.name for f in table.schema().fields if not f.required}
+    if any(not f.nullable and f.name in optional for f in incoming.schema):
+        # A column added by evolution: the table's older rows hold nulls in it.
+        schema = pa.schema(
+            [f.with_nullable(True) if f.name in optional else f for f in incoming.schema],
+            metadata=incoming.schema.metadata,
+        )
+        incoming = incoming.cast(schema)
     current = table.scan().to_arrow().cast(incoming.schema)
     if len(keys) == 1:
         replacing = incoming.column(keys[0]).combine_chunks()

@@ -6,6 +6,11 @@ checks are quarantined in ``validate``; ``register`` commits one atomic Iceberg 
 and updates the dataset's asset; ``publish`` can be re-run alone after a broker outage.
 
 Parsing reads only the small source files (no contracts, no databases), so it stays cheap.
+
+Tasks declare lineage for OpenLineage (``airflow.cfg`` [openlineage]): ``extract`` reads the
+department's source, ``register`` writes the shared table, ``publish`` reads it, so each
+task's START and COMPLETE events name the datasets it touched. The hub's own lineage (source ->
+batch -> snapshot) is in its metadata: ``hub lineage DATASET``.
 """
 
 from __future__ import annotations
@@ -13,11 +18,27 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
+from airflow.providers.common.compat.lineage.entities import Table
 from airflow.sdk import dag, task
 
 from connectors.config import SourceConfig, load_sources
 from hub.assets import RETRY_POLICY, shared_dataset, source_schedule
 from hub.settings import get_settings
+
+
+def source_table(source: SourceConfig) -> Table:
+    """The department system a source reads, as an OpenLineage dataset (never its URL)."""
+    return Table(
+        cluster=f"hub-source:{source.department.code}",
+        database=source.connector.kind,
+        name=source.name,
+        description=f"{source.department.name}: source {source.name} of dataset {source.dataset}",
+    )
+
+
+def shared_table(dataset: str) -> Table:
+    """A shared dataset's Iceberg table (namespace ``shared``) as an OpenLineage dataset."""
+    return Table(cluster="hub", database="shared", name=dataset, description=f"shared table of {dataset}")
 
 
 def source_dag(source: SourceConfig) -> None:
@@ -38,7 +59,7 @@ def source_dag(source: SourceConfig) -> None:
         },
     )
     def pipeline() -> None:
-        @task
+        @task(inlets=[source_table(source)])
         def extract() -> dict[str, str]:
             from hub import pipeline
 
@@ -56,7 +77,7 @@ def source_dag(source: SourceConfig) -> None:
 
             return pipeline.mask(pipeline.BatchRef.from_xcom(ref)).to_xcom()
 
-        @task(outlets=[shared_dataset(source.dataset)])
+        @task(outlets=[shared_dataset(source.dataset), shared_table(source.dataset)])
         def register(ref: dict[str, str]) -> str:
             from hub import pipeline
 
@@ -64,7 +85,7 @@ def source_dag(source: SourceConfig) -> None:
             pipeline.register(batch)
             return batch.batch_id
 
-        @task
+        @task(inlets=[shared_table(source.dataset)])
         def publish(batch_id: str) -> int:
             from hub import pipeline
 

@@ -7,6 +7,7 @@ absolute paths, so a task finds the same home whatever its working directory.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -50,6 +51,13 @@ def airflow_env(settings: HubSettings) -> dict[str, str]:
         )
         env.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(settings.home / "airflow" / "logs"))
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    from catalog.lineage import openlineage_file
+
+    # OpenLineage events of every task go to a file under the hub home (airflow.cfg [openlineage]).
+    env.setdefault(
+        "AIRFLOW__OPENLINEAGE__TRANSPORT",
+        json.dumps({"type": "file", "log_file_path": str(openlineage_file(settings.home)), "append": True}),
+    )
     return env
 
 

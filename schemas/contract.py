@@ -9,6 +9,7 @@ messages, so that adding a dataset is adding a file, not code.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from enum import StrEnum
 from functools import lru_cache
@@ -286,6 +287,147 @@ class Department(BaseModel):
     name: str
 
 
+class UpdateCycle(StrEnum):
+    """Update cycles (更新周期) of the catalogue compilation guide; a contract names one."""
+
+    REAL_TIME = "real_time"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    TEN_DAYS = "ten_days"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    YEARLY = "yearly"
+
+    @property
+    def zh(self) -> str:
+        return _CYCLE_ZH[self]
+
+
+_CYCLE_ZH = {
+    UpdateCycle.REAL_TIME: "实时",
+    UpdateCycle.DAILY: "每日",
+    UpdateCycle.WEEKLY: "每周",
+    UpdateCycle.TEN_DAYS: "每旬",
+    UpdateCycle.MONTHLY: "每月",
+    UpdateCycle.QUARTERLY: "每季度",
+    UpdateCycle.YEARLY: "每年",
+}
+
+
+class ShareMethod(StrEnum):
+    """How consumers receive a shared resource (共享方式)."""
+
+    SYSTEM_INTERFACE = "system_interface"
+    ONLINE_QUERY = "online_query"
+    ONLINE_BROWSING = "online_browsing"
+    SERVICE_CALL = "service_call"
+    DOWNLOAD = "download"
+    COPY = "copy"
+
+    @property
+    def zh(self) -> str:
+        return _METHOD_ZH[self]
+
+
+_METHOD_ZH = {
+    ShareMethod.SYSTEM_INTERFACE: "系统接口",
+    ShareMethod.ONLINE_QUERY: "在线查询",
+    ShareMethod.ONLINE_BROWSING: "在线浏览",
+    ShareMethod.SERVICE_CALL: "在线服务调用",
+    ShareMethod.DOWNLOAD: "下载",
+    ShareMethod.COPY: "拷贝",
+}
+
+
+class OpenAttribute(StrEnum):
+    """Whether the resource is opened to the public (开放属性), apart from sharing between departments."""
+
+    OPEN = "无条件开放"
+    CONDITIONAL = "有条件开放"
+    CLOSED = "不予开放"
+
+
+RESOURCE_CODE_PATTERN = r"^(\d)(\d{2})(\d{3})([0-9A-Z]{0,32})/(\d{1,12})$"
+"""Resource code (信息资源代码): the classification code (类 1 digit, 项 2, 目 3, then the
+细目 of variable length) and, after a slash, the sequence code (顺序码)."""
+
+
+class Category(BaseModel):
+    """One level of the classification: its code and name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: str
+    name: str
+
+
+class Classification(BaseModel):
+    """类 / 项 / 目 / 细目 of a resource (信息资源分类)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    class_: Category = Field(alias="class")
+    item: Category
+    catalogue: Category
+    sub_item: Category | None = None
+
+    @model_validator(mode="after")
+    def _codes(self) -> Classification:
+        levels = (("class", self.class_, 1), ("item", self.item, 2), ("catalogue", self.catalogue, 3))
+        problems = [
+            f"{level} code {category.code!r} must be {digits} digit(s)"
+            for level, category, digits in levels
+            if not re.fullmatch(rf"[0-9]{{{digits}}}", category.code)
+        ]
+        sub = self.sub_item
+        if sub is not None and not re.fullmatch(r"[0-9A-Z]{1,32}", sub.code):
+            problems.append(f"sub_item code {sub.code!r} must be 1-32 digits or capital letters")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def code(self) -> str:
+        """The classification code: class + item + catalogue + sub-item codes."""
+        sub = self.sub_item.code if self.sub_item else ""
+        return f"{self.class_.code}{self.item.code}{self.catalogue.code}{sub}"
+
+
+class CatalogueInfo(BaseModel):
+    """The catalogue entry's core metadata that the fields do not give (目录核心元数据).
+
+    These are the entry's starting values: a steward may edit each one in the catalogue, and
+    the edit outlives later contract versions.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    classification: Classification
+    sequence: str = Field(pattern=r"^\d{1,12}$")
+    abstract: Text
+    format: str = Field(default="数据库", min_length=1)
+    share_methods: tuple[ShareMethod, ...] = Field(min_length=1)
+    open_attribute: OpenAttribute = OpenAttribute.CLOSED
+    open_condition: str | None = None
+    related: tuple[str, ...] = ()
+    """Resource codes of related resources (关联资源代码)."""
+    keywords: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CatalogueInfo:
+        problems = [
+            f"related resource code {c!r} is not a resource code (e.g. 101001/000001)"
+            for c in self.related
+            if not re.match(RESOURCE_CODE_PATTERN, c)
+        ]
+        if self.open_attribute is OpenAttribute.CONDITIONAL and not self.open_condition:
+            problems.append("有条件开放 (conditionally open) needs open_condition")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def resource_code(self) -> str:
+        return f"{self.classification.code}/{self.sequence}"
+
+
 class Contract(BaseModel):
     """One shared dataset's contract."""
 
@@ -297,7 +439,7 @@ class Contract(BaseModel):
     share_attribute: str = Field(pattern="^(无条件共享|有条件共享|不予共享)$")
     share_condition: str | None = None
     legal_basis: str | None = None
-    update_cycle: str
+    update_cycle: UpdateCycle
     keys: tuple[str, ...]
     fields: tuple[ContractField, ...]
     row_checks: tuple[RowCheck, ...] = ()
@@ -310,6 +452,9 @@ class Contract(BaseModel):
     max_invalid_share: float = Field(default=0.05, ge=0.0, le=1.0)
     """Batch gate: a batch whose quarantined share of rows exceeds this registers and
     publishes nothing until a steward releases it."""
+    catalogue: CatalogueInfo | None = None
+    """Catalogue metadata (classification, sequence code, abstract, share methods, ...); without
+    it the generated catalogue entry stays a draft until a steward fills those fields in."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:

@@ -34,7 +34,13 @@ def test_population_dag_steps_in_order(dagbag) -> None:
 
 def test_register_updates_the_dataset_asset(dagbag) -> None:
     register = dagbag.dags["population"].get_task("register")
-    assert [o.uri for o in register.outlets] == ["hub://shared/population"]
+    assert [o.uri for o in register.outlets if hasattr(o, "uri")] == ["hub://shared/population"]
+    # OpenLineage datasets (lineage Tables) beside the asset: the source read, the table written.
+    assert [(o.cluster, o.database, o.name) for o in register.outlets if not hasattr(o, "uri")] == [
+        ("hub", "shared", "population")
+    ]
+    extract = dagbag.dags["population"].get_task("extract")
+    assert [(i.cluster, i.name) for i in extract.inlets] == [("hub-source:11100000000013338W", "population")]
 
 
 def test_dag_file_parse_does_no_heavy_imports() -> None:

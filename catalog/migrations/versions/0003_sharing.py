@@ -1,7 +1,7 @@
 """Sharing: departments, systems, people and roles; requests and grants.
 
 Revision ID: 0003_sharing
-Revises: 0001_baseline
+Revises: 0002_catalogue
 Create Date: 2026-11-22
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from catalog.models import UTCDateTime
 
 revision: str = "0003_sharing"
-down_revision: str | Sequence[str] | None = "0001_baseline"
+down_revision: str | Sequence[str] | None = "0002_catalogue"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

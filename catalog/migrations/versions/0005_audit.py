@@ -1,7 +1,7 @@
 """The tamper-evident access log: entries, the chain head and signed checkpoints.
 
 Revision ID: 0005_audit
-Revises: 0001_baseline
+Revises: 0004_quality
 Create Date: 2026-11-23
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from catalog.models import UTCDateTime
 
 revision: str = "0005_audit"
-down_revision: str | Sequence[str] | None = "0001_baseline"
+down_revision: str | Sequence[str] | None = "0004_quality"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
