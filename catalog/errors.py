@@ -29,6 +29,11 @@ class AccountingError(QualityError):
     """A batch's counts do not add up: rows were lost or counted twice."""
 
 
+class ReleaseRefusedError(QualityError):
+    """A batch cannot be released: it is not held by the quality gate, or a later batch of
+    its source superseded it."""
+
+
 class QuarantineInputError(ContractError):
     """Quarantined rows or violations handed to the store are not in the expected shape."""
 
@@ -55,6 +60,14 @@ class QueryError(FatalError):
 
 class QueryDeniedError(AccessDeniedError):
     """A query tried to reach files, settings or extensions the sandbox does not allow."""
+
+
+class QuerySyntaxError(QueryDeniedError):
+    """A consumer's query does not parse (refused before anything runs)."""
+
+
+class QueryTimeoutError(QueryDeniedError):
+    """A consumer's query ran longer than its time limit and was interrupted."""
 
 
 class ExtensionUnavailableError(ConfigurationError):

@@ -62,10 +62,13 @@ _BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class BatchStatus(StrEnum):
-    """The last step a batch completed, or ``failed``."""
+    """The last step a batch completed, ``held`` by the quality gate, or ``failed``."""
 
     EXTRACTED = "extracted"
     VALIDATED = "validated"
+    HELD = "held"
+    """Validated, but more of its rows were quarantined than the contract allows: it
+    registers and publishes nothing until a steward releases it (``hub batches release``)."""
     MASKED = "masked"
     REGISTERED = "registered"
     PUBLISHED = "published"
@@ -86,6 +89,8 @@ class Batch(Base):
     dataset: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(128))
     department: Mapped[str | None] = mapped_column(String(128), default=None)
+    department_code: Mapped[str | None] = mapped_column(String(32), default=None)
+    """Code of the source department (数源部门): whose stewards see its quarantine."""
     full_refresh: Mapped[bool] = mapped_column(Boolean, default=True)
     watermark_from: Mapped[str | None] = mapped_column(String(64), default=None)
     watermark_to: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -114,6 +119,15 @@ class Batch(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     messages_published: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    warnings: Mapped[str | None] = mapped_column(Text, default=None)
+    """What the batch went on despite (one per line), e.g. a cross-dataset check skipped
+    because the other dataset has no shared table yet."""
+    data_docs: Mapped[str | None] = mapped_column(String(1024), default=None)
+    """Location of the batch's Great Expectations Data Docs (``index.html``)."""
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    released_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    release_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
     def __repr__(self) -> str:
         return f"Batch({self.id!r}, {self.dataset!r}, status={self.status.value!r})"

@@ -12,12 +12,13 @@ import secrets
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Protocol
 
 import pyarrow as pa
-from sqlalchemy import create_engine, delete, func, insert, select
+from sqlalchemy import create_engine, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +29,7 @@ from catalog.errors import (
     BatchNotFoundError,
     MetadataUnavailableError,
     QuarantineInputError,
+    ReleaseRefusedError,
 )
 from catalog.migrate import upgrade
 from catalog.models import Batch, BatchStatus, Decryption, QuarantinedRow, Violation, utcnow
@@ -53,6 +55,15 @@ class ViolationLike(Protocol):
     def message_zh(self) -> str: ...
     @property
     def message_en(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """One quarantined raw row and the rules it broke."""
+
+    row: int
+    record: dict[str, Any]
+    violations: list[Violation]
 
 
 def new_batch_id(dataset: str, now: datetime | None = None) -> str:
@@ -139,6 +150,8 @@ class MetadataStore:
                 )
                 batch.rows_valid = batch.rows_quarantined = batch.snapshot_id = None
                 batch.registered_at = batch.published_at = batch.error = None
+                batch.warnings = batch.data_docs = None
+                batch.held_at = batch.released_at = batch.released_by = batch.release_reason = None
                 batch.messages_published = 0
                 batch.started_at = utcnow()
             batch.status = BatchStatus.EXTRACTED
@@ -168,6 +181,64 @@ class MetadataStore:
             batch = self._require(session, batch_id)
             for name, value in fields.items():
                 setattr(batch, name, value)
+            session.flush()
+            return batch
+
+    def hold_batch(self, batch_id: str, message: str) -> Batch:
+        """Mark a validated batch held by the quality gate, with the gate's message."""
+        return self.update_batch(batch_id, status=BatchStatus.HELD, held_at=utcnow(), error=message)
+
+    def release_batch(self, batch_id: str, *, steward: str, reason: str) -> Batch:
+        """Record a steward's release of a held batch and make it ``validated`` again.
+
+        One conditional update, so of two stewards releasing at once exactly one does;
+        the other gets :class:`ReleaseRefusedError`.
+        """
+        now = utcnow()
+        with self._session() as session:
+            changed = session.execute(
+                update(Batch)
+                .where(Batch.id == batch_id, Batch.status == BatchStatus.HELD)
+                .values(
+                    status=BatchStatus.VALIDATED,
+                    released_at=now,
+                    released_by=steward,
+                    release_reason=reason,
+                    error=None,
+                    updated_at=now,
+                )
+            )
+            if not getattr(changed, "rowcount", 0):
+                batch = self._require(session, batch_id)
+                raise ReleaseRefusedError(
+                    f"batch {batch_id} is {batch.status.value}, not held: only a batch the quality "
+                    "gate held can be released"
+                )
+        return self.get_batch(batch_id)
+
+    def superseding_batch(self, batch_id: str) -> Batch | None:
+        """A batch of the same source, started later, that registered: it read the rows of
+        ``batch_id`` again (the watermark had not moved), so releasing this one would put
+        older records over newer ones."""
+        done = (BatchStatus.REGISTERED, BatchStatus.PUBLISHED)
+        with self._session() as session:
+            batch = self._require(session, batch_id)
+            query = (
+                select(Batch)
+                .where(
+                    Batch.source == batch.source, Batch.started_at > batch.started_at, Batch.status.in_(done)
+                )
+                .order_by(Batch.started_at)
+                .limit(1)
+            )
+            return session.scalars(query).first()
+
+    def add_warnings(self, batch_id: str, lines: Sequence[str]) -> Batch:
+        """Append lines to what the batch went on despite (each once)."""
+        with self._session() as session:
+            batch = self._require(session, batch_id)
+            known = (batch.warnings or "").splitlines()
+            batch.warnings = "\n".join(dict.fromkeys([*known, *lines])) or None
             session.flush()
             return batch
 
@@ -290,6 +361,39 @@ class MetadataStore:
         )
         with self._session() as session:
             return [(rule, field, int(n)) for rule, field, n in session.execute(query)]
+
+    def quarantined_records(
+        self,
+        batch_id: str,
+        *,
+        rows: Sequence[int] | None = None,
+        rule: str | None = None,
+        limit: int | None = None,
+    ) -> list[QuarantineEntry]:
+        """Raw quarantined rows of a batch (those breaking ``rule``, if given) with every rule
+        each broke, by row number.
+
+        Raw personal data: callers show it only to stewards of the source department.
+        """
+        query = select(QuarantinedRow).where(QuarantinedRow.batch_id == batch_id).order_by(QuarantinedRow.row)
+        if rows is not None:
+            query = query.where(QuarantinedRow.row.in_(list(rows)))
+        if rule is not None:
+            broke = select(Violation.row).where(Violation.batch_id == batch_id, Violation.rule == rule)
+            query = query.where(QuarantinedRow.row.in_(broke))
+        if limit is not None:
+            query = query.limit(limit)
+        with self._session() as session:
+            self._require(session, batch_id)
+            found = list(session.scalars(query))
+            numbers = [q.row for q in found]
+            broken: dict[int, list[Violation]] = {}
+            for start in range(0, len(numbers), _DELETE_CHUNK):
+                chunk = numbers[start : start + _DELETE_CHUNK]
+                violations = select(Violation).where(Violation.batch_id == batch_id, Violation.row.in_(chunk))
+                for v in session.scalars(violations.order_by(Violation.row, Violation.id)):
+                    broken.setdefault(v.row, []).append(v)
+        return [QuarantineEntry(q.row, json.loads(q.record), broken.get(q.row, [])) for q in found]
 
     def check_accounting(self, batch_id: str) -> Batch:
         """Raise :class:`AccountingError` unless every row of the batch is valid or quarantined."""

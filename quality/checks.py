@@ -15,9 +15,10 @@ over rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from functools import lru_cache
-from typing import TypeAlias
+from functools import lru_cache, wraps
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -68,22 +69,69 @@ def _result(passes: np.ndarray) -> pa.BooleanArray:
     return result
 
 
-def _fixed_width(values: pa.Array, ok: np.ndarray, width: int) -> np.ndarray:
-    """Bytes of each value as an ``(n, width)`` uint8 matrix; rows not ``ok`` are zeros.
+def _byte_classes(*parts: tuple[str, int]) -> np.ndarray:
+    """A fixed-width pattern as a ``(width, 256)`` table: which bytes each position allows.
 
-    Values that pass ``ok`` have exactly ``width`` ASCII bytes, so after replacing the others
-    with a dummy of that width the data buffer is one contiguous block.
+    ``parts`` are (allowed characters, how many positions), e.g. ``("0123456789", 17)``.
     """
-    n = len(values)
+    rows: list[np.ndarray] = []
+    for chars, count in parts:
+        allowed = np.zeros(256, dtype=bool)
+        allowed[np.frombuffer(chars.encode("ascii"), dtype=np.uint8)] = True
+        rows += [allowed] * count
+    table: np.ndarray = np.stack(rows)
+    table.flags.writeable = False
+    return table
+
+
+def _fixed(values: pa.Array, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(matches, ``(n, width)`` byte matrix) of a string array against a fixed-width pattern.
+
+    What the anchored regex the pattern constants spell says, without a regex engine: a
+    value matches when it has exactly ``width`` bytes and each byte is in its position's
+    class (a non-ASCII character has bytes no class allows). Rows that do not match hold
+    arbitrary bytes in the matrix; callers mask them with the first result.
+    """
+    n, width = len(values), classes.shape[0]
     if n == 0:
-        return np.zeros((0, width), dtype=np.uint8)
-    filled = pc.if_else(pa.array(ok, type=pa.bool_()), values, "0" * width).cast(pa.string())
-    offsets = np.frombuffer(filled.buffers()[1], dtype=np.int32)[filled.offset : filled.offset + n + 1]
-    data = np.frombuffer(filled.buffers()[2], dtype=np.uint8)
+        return np.zeros(0, dtype=bool), np.zeros((0, width), dtype=np.uint8)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + n + 1]
+    ok = np.diff(offsets) == width
+    if values.null_count:
+        ok &= np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if not ok.all():
+        # other lengths (and nulls) become a dummy of the right width: one contiguous block
+        values = pc.if_else(pa.array(ok, type=pa.bool_()), values, "0" * width).cast(pa.string())
+        offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + n + 1]
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
     start, end = int(offsets[0]), int(offsets[-1])
-    if end - start != n * width:  # pragma: no cover - guarded by the regex above
+    if end - start != n * width:  # pragma: no cover - every row has width bytes by now
         raise ValueError("fixed-width view of a string array failed")
-    return data[start:end].reshape(n, width)
+    matrix = data[start:end].reshape(n, width)
+    for position in range(width):
+        ok &= classes[position][matrix[:, position]]
+    return ok, matrix
+
+
+_DIGITS = "0123456789"
+_ID_CLASSES = _byte_classes((_DIGITS, 17), (_DIGITS + "X", 1))
+""":data:`ID_PATTERN` as byte classes."""
+_MOBILE_CLASSES = _byte_classes(("1", 1), ("3456789", 1), (_DIGITS, 9))
+""":data:`MOBILE_PATTERN` as byte classes."""
+_DIVISION_CLASSES = _byte_classes((_DIGITS, 6))
+""":data:`DIVISION_PATTERN` as byte classes."""
+
+
+def _weighted_sum(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``values @ weights`` for an ``(n, k)`` matrix of small integers, one column at a time.
+
+    numpy's integer matrix product has no fast path; k column passes over int32 do not
+    materialise an ``(n, k)`` int64 copy either.
+    """
+    total = np.zeros(values.shape[0], dtype=np.int32)
+    for column, weight in enumerate(weights.tolist()):
+        total += values[:, column].astype(np.int32) * weight
+    return total
 
 
 def _number(digits: np.ndarray) -> np.ndarray:
@@ -94,11 +142,60 @@ def _number(digits: np.ndarray) -> np.ndarray:
     return out
 
 
+_Parsed = TypeVar("_Parsed")
+
+
+def _buffers(values: ArrayLike) -> tuple[Any, ...]:
+    """What identifies an array's content: its type, offset, length and buffer addresses.
+
+    Arrow buffers are immutable, so two arrays with the same key hold the same values as
+    long as the first is alive (:func:`_parsed_once` keeps it alive while it is cached).
+    """
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    return tuple(
+        (
+            str(c.type),
+            c.offset,
+            len(c),
+            *((b.address, b.size) if b is not None else None for b in c.buffers()),
+        )
+        for c in chunks
+    )
+
+
+def _parsed_once(parse: Callable[[ArrayLike], _Parsed]) -> Callable[[ArrayLike], _Parsed]:
+    """Remember the parse of the last array seen.
+
+    A suite asks four or five rules of the same identity-number column (format, check
+    character, birth date, division, then the cross-field rules); the regex match and the
+    byte matrix they all start from are made once per column instead of once per rule.
+    The result's arrays are read-only, so no rule can change what the next one reads.
+    """
+    last: list[tuple[Any, ...]] = [(object(), None, None)]  # a key no array has
+
+    @wraps(parse)
+    def cached(values: ArrayLike) -> _Parsed:
+        key = _buffers(values)
+        seen = last[0]  # one immutable tuple, read once: safe if threads share the cache
+        if seen[0] == key:
+            hit: _Parsed = seen[2]
+            return hit
+        result = parse(values)
+        for part in result if isinstance(result, tuple) else ():
+            if isinstance(part, np.ndarray):
+                part.flags.writeable = False
+        last[0] = (key, values, result)
+        return result
+
+    return cached
+
+
+@_parsed_once
 def _ids(ids: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(missing, well formed, byte matrix) of an array of identity numbers."""
     values = _strings(ids)
-    ok = _matches(values, ID_PATTERN)
-    return _missing(values), ok, _fixed_width(values, ok, 18)
+    ok, matrix = _fixed(values, _ID_CLASSES)
+    return _missing(values), ok, matrix
 
 
 def gb11643_format(ids: ArrayLike) -> pa.BooleanArray:
@@ -110,7 +207,7 @@ def gb11643_format(ids: ArrayLike) -> pa.BooleanArray:
 def gb11643_check_digit(ids: ArrayLike) -> pa.BooleanArray:
     """The 18th character equals ``"10X98765432"[sum(digit * weight) mod 11]``."""
     missing, ok, matrix = _ids(ids)
-    total = (matrix[:, :17].astype(np.int64) - 48) @ _WEIGHTS
+    total = _weighted_sum(matrix[:, :17], _WEIGHTS) - 48 * int(_WEIGHTS.sum())
     correct = _CHECK_CHARS[total % 11] == matrix[:, 17]
     return _result(missing | ~ok | correct)
 
@@ -168,6 +265,19 @@ def _division_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy()
 
 
+@lru_cache(maxsize=1)
+def _division_last_years() -> np.ndarray:
+    """Last year each six-digit code was in use, indexed by the code; -1 for codes never listed.
+
+    A direct lookup: one gather per row instead of a binary search over the table.
+    """
+    table_codes, _, last_year = _division_table()
+    last = np.full(1_000_000, -1, dtype=np.int16)
+    np.maximum.at(last, table_codes, last_year.astype(np.int16))
+    last.flags.writeable = False
+    return last
+
+
 def _known_division(codes: np.ndarray, years: np.ndarray | None) -> np.ndarray:
     """Code is in the table; with ``years``, it was still in use in that year or later.
 
@@ -177,19 +287,11 @@ def _known_division(codes: np.ndarray, years: np.ndarray | None) -> np.ndarray:
     start, not when a county was created. So a code passes if it had not been abolished
     before the birth year: stricter than "ever existed", without rejecting 1880 births.
     """
-    table_codes, _, last_year = _division_table()
-    lo = np.searchsorted(table_codes, codes, side="left")
-    hi = np.searchsorted(table_codes, codes, side="right")
-    known = np.zeros(codes.shape[0], dtype=bool)
-    longest = int((hi - lo).max()) if codes.size else 0
-    for k in range(longest):
-        row = lo + k
-        present = row < hi
-        if years is None:
-            known |= present
-        else:
-            safe = np.where(present, row, 0)
-            known |= present & (last_year[safe] >= years)
+    last = _division_last_years()[np.clip(codes, 0, 999_999)]
+    if years is None:
+        known: np.ndarray = last >= 0
+    else:
+        known = (last >= 0) & (last >= years)
     return known
 
 
@@ -226,18 +328,32 @@ def _dates(values: ArrayLike) -> pa.Array:
     return values
 
 
+def _yyyymmdd_of_days(days: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 as YYYYMMDD integers (proleptic Gregorian), in integer arithmetic.
+
+    The civil-from-days algorithm (H. Hinnant): much faster than numpy's datetime64 unit
+    casts, and exact for every date32 value.
+    """
+    z = days + 719_468
+    era = np.floor_divide(z, 146_097)
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1_460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    result: np.ndarray = year * 10_000 + month * 100 + day
+    return result
+
+
 def id_birth_date_matches(ids: ArrayLike, birth_dates: ArrayLike) -> pa.BooleanArray:
     """The birth date embedded in the identity number equals the birth date field."""
     missing, ok, matrix = _ids(ids)
     dates = _dates(birth_dates)
     no_date = np.asarray(dates.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     days = np.asarray(pc.fill_null(dates.cast(pa.int32()), 0).to_numpy(zero_copy_only=False))
-    stamp = days.astype("datetime64[D]")
-    years = stamp.astype("datetime64[Y]").astype(np.int64) + 1970
-    months = stamp.astype("datetime64[M]").astype(np.int64) % 12 + 1
-    day_of_month = (stamp - stamp.astype("datetime64[M]")).astype(np.int64) + 1
-    field = years * 10000 + months * 100 + day_of_month
-    same = _number(matrix[:, 6:14]) == field
+    same = _number(matrix[:, 6:14]) == _yyyymmdd_of_days(days.astype(np.int64))
     return _result(missing | ~ok | no_date | same)
 
 
@@ -258,7 +374,7 @@ def id_gender_matches(ids: ArrayLike, genders: ArrayLike) -> pa.BooleanArray:
 def mobile_cn(values: ArrayLike) -> pa.BooleanArray:
     """Mainland mobile number: 11 digits starting 13-19, no prefix or separators."""
     strings = _strings(values)
-    return _result(_missing(strings) | _matches(strings, MOBILE_PATTERN))
+    return _result(_missing(strings) | _fixed(strings, _MOBILE_CLASSES)[0])
 
 
 def gb2260(codes: ArrayLike) -> pa.BooleanArray:
@@ -268,8 +384,8 @@ def gb2260(codes: ArrayLike) -> pa.BooleanArray:
     codes that have since been abolished, so any code the table has ever listed passes.
     """
     strings = _strings(codes)
-    ok = _matches(strings, DIVISION_PATTERN)
-    numbers = _number(_fixed_width(strings, ok, 6))
+    ok, matrix = _fixed(strings, _DIVISION_CLASSES)
+    numbers = _number(matrix)
     return _result(_missing(strings) | (ok & _known_division(numbers, None)))
 
 
@@ -281,6 +397,9 @@ USCC_PATTERN = r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}$"
 """Registration department and organisation type (any code character: letter departments
 such as N or Y exist besides 1, 5 and 9), a 6-digit division code, the 9-character
 organisation code and the check character."""
+
+_USCC_CLASSES = _byte_classes((USCC_ALPHABET, 2), (_DIGITS, 6), (USCC_ALPHABET, 10))
+""":data:`USCC_PATTERN` as byte classes."""
 
 CENTRAL_DIVISIONS = (100000,)
 """Division part of codes registered at central level (e.g. ministries' 11100000...): not a
@@ -306,20 +425,21 @@ _ALNUM_VALUES = _lookup("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 """Digits 0-9 and letters A=10 .. Z=35: the values GB 11714 and ISO 7064 MOD 37,36 use."""
 
 
+@_parsed_once
 def _usccs(codes: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(missing, well formed, byte matrix) of an array of unified social credit codes."""
     values = _strings(codes)
-    ok = _matches(values, USCC_PATTERN)
-    return _missing(values), ok, _fixed_width(values, ok, 18)
+    ok, matrix = _fixed(values, _USCC_CLASSES)
+    return _missing(values), ok, matrix
 
 
 def _uscc_check_ok(matrix: np.ndarray) -> np.ndarray:
-    total = _USCC_VALUES[matrix[:, :17]] @ _USCC_WEIGHTS
+    total = _weighted_sum(_USCC_VALUES[matrix[:, :17]], _USCC_WEIGHTS)
     return _USCC_CHARS[(31 - total % 31) % 31] == matrix[:, 17]
 
 
 def _org_code_ok(matrix: np.ndarray) -> np.ndarray:
-    total = _ALNUM_VALUES[matrix[:, 8:16]] @ _ORG_WEIGHTS
+    total = _weighted_sum(_ALNUM_VALUES[matrix[:, 8:16]], _ORG_WEIGHTS)
     return _ORG_CHECK_CHARS[11 - total % 11] == matrix[:, 16]
 
 
@@ -365,13 +485,17 @@ def gb32100(codes: ArrayLike) -> pa.BooleanArray:
 
 CERTIFICATE_TYPE_PATTERN = r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}[0-9A-Z]{3}$"
 """GB/T 36904 certificate type code: the defining authority's USCC and a 3-character sequence."""
+_CERTIFICATE_TYPE_CLASSES = _byte_classes(
+    (USCC_ALPHABET, 2), (_DIGITS, 6), (USCC_ALPHABET, 10), (_DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 3)
+)
+""":data:`CERTIFICATE_TYPE_PATTERN` as byte classes."""
 
 
 def certificate_type_code(codes: ArrayLike) -> pa.BooleanArray:
     """A certificate type code whose first 18 characters are a valid GB 32100 code."""
     values = _strings(codes)
-    ok = _matches(values, CERTIFICATE_TYPE_PATTERN)
-    matrix = _fixed_width(values, ok, 21)[:, :18]
+    ok, matrix = _fixed(values, _CERTIFICATE_TYPE_CLASSES)
+    matrix = matrix[:, :18]
     valid = ok & _uscc_check_ok(matrix) & _org_code_ok(matrix) & _uscc_division_ok(matrix)
     return _result(_missing(values) | valid)
 

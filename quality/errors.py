@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.errors import ContractError, FatalError
+from hub.errors import ConfigurationError, ContractError, FatalError, QualityError
 
 
 class UnknownCheckError(ContractError):
@@ -23,3 +23,33 @@ class AccountingError(FatalError):
 
 class StagedBatchError(FatalError):
     """The staged Parquet files of a batch cannot be read for the duplicate-key scan."""
+
+
+class BatchHeldError(QualityError):
+    """The batch gate held a batch: more of its rows were quarantined than its contract allows.
+
+    Not retried: the same rows give the same share. A steward releases the batch
+    (``hub batches release``) or the source fixes its data and the batch runs again.
+    """
+
+
+class CorrectionNotFoundError(FatalError):
+    """No correction request with this id is recorded."""
+
+
+class CorrectionStateError(FatalError):
+    """A correction request cannot do this in its state (closed, or an empty message)."""
+
+
+class RecordNotSharedError(FatalError):
+    """A correction was filed against a record or field the shared table does not hold."""
+
+
+class DataDocsError(FatalError):
+    """A batch's Data Docs could not be written or rendered. The batch's data is not at
+    fault: callers record it on the batch and go on."""
+
+
+class ReportError(ConfigurationError):
+    """A quality report was asked for something the hub does not know (a dataset, a
+    department, a date)."""

@@ -8,7 +8,6 @@ its rule code, field and messages in ``meta``; :mod:`quality.validate` reads the
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import date
 from typing import Any
 
@@ -27,6 +26,8 @@ KEY_COLUMN = "_key"
 """Column the validator adds for a composite key (parts joined by :data:`KEY_SEPARATOR`)."""
 KEY_SEPARATOR = "\x1f"
 """ASCII unit separator: cannot occur in a printable key part, so joined keys stay unique."""
+REPEATED_KEY_COLUMN = "_key_repeated"
+"""Boolean column the validator adds: the row's key occurs more than once in the whole batch."""
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "required": ("必填字段「{field}」为空", "required field {field} is missing or empty"),
@@ -107,6 +108,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "主键字段「{field}」的值在本批次中出现多次",
         "key {field} occurs more than once in this batch",
     ),
+    "holder_exists": (
+        "字段「{field}」所指的持证主体在人口库和法人库中均不存在",
+        "the holder in field {field} is in neither the shared population nor the legal-entity register",
+    ),
 }
 """Rule code -> (Chinese, English) message templates; they name fields, never values."""
 
@@ -141,6 +146,10 @@ ROW_CHECKS: dict[str, type[ColumnPairMapExpectation]] = {
     "holder_code": hub.ExpectHolderCodeToMatchItsType,
 }
 """Contract ``row_checks`` rule -> pair expectation over its two fields (column_A, column_B)."""
+
+REFERENCE_CHECKS: frozenset[str] = frozenset({"holder_exists"})
+"""Row checks that read other shared datasets: not expectations of the suite, but run by
+:mod:`quality.references` in the pipeline's validate step, which has the shared tables."""
 
 REPORTED_FIELD: dict[str, int] = {"holder_code": 0}
 """Which of a row check's two fields a violation names; the second unless listed here.
@@ -191,7 +200,7 @@ def _field_expectations(field: ContractField, today: date) -> list[Expectation]:
             )
     if field.values is not None:
         found.append(
-            gx.expectations.ExpectColumnValuesToBeInSet(
+            hub.ExpectColumnValuesToBeInCodeList(
                 column=field.name, value_set=list(field.values), meta=_meta("code_list", field.name)
             )
         )
@@ -210,7 +219,7 @@ def _unknown_checks(contract: Contract) -> list[str]:
         if c not in FIELD_CHECKS
     ]
     for row_check in contract.row_checks:
-        if row_check.rule not in ROW_CHECKS:
+        if row_check.rule not in ROW_CHECKS and row_check.rule not in REFERENCE_CHECKS:
             problems.append(f"unknown row check {row_check.rule!r}")
         elif len(row_check.fields) != 2:
             problems.append(
@@ -219,17 +228,19 @@ def _unknown_checks(contract: Contract) -> list[str]:
     return problems
 
 
-def build_suite(contract: Contract, *, duplicate_keys: Collection[str], today: date) -> gx.ExpectationSuite:
-    """The suite for one chunk of ``contract`` data.
+def build_suite(contract: Contract, *, today: date) -> gx.ExpectationSuite:
+    """The suite of ``contract`` data; the same for every chunk of every batch judged on ``today``.
 
-    ``duplicate_keys`` are key values occurring more than once in the whole batch (see
-    :func:`quality.validate.find_duplicate_keys`); every row carrying one is rejected, since
-    the hub cannot tell which copy the source meant. ``today`` bounds birth dates and
-    decides which certificates have expired.
+    ``today`` bounds birth dates and decides which certificates have expired. Key
+    uniqueness across the whole batch is one expectation on :data:`REPEATED_KEY_COLUMN`,
+    which the validator fills from the batch's duplicate-key scan: every row whose key
+    occurs more than once is rejected, since the hub cannot tell which copy the source
+    meant, and no key value is written into the suite (nor into its Data Docs).
     """
     problems = _unknown_checks(contract)
     if problems:
-        known = ", ".join(sorted(FIELD_CHECKS)) + "; row checks: " + ", ".join(sorted(ROW_CHECKS))
+        row_checks = sorted([*ROW_CHECKS, *REFERENCE_CHECKS])
+        known = ", ".join(sorted(FIELD_CHECKS)) + "; row checks: " + ", ".join(row_checks)
         raise UnknownCheckError(
             f"contract {contract.name} {contract.version}: {'; '.join(problems)} (known checks: {known})"
         )
@@ -237,6 +248,8 @@ def build_suite(contract: Contract, *, duplicate_keys: Collection[str], today: d
     for field in contract.fields:
         found += _field_expectations(field, today)
     for row_check in contract.row_checks:
+        if row_check.rule in REFERENCE_CHECKS:
+            continue
         first, second = row_check.fields
         expectation_class = ROW_CHECKS[row_check.rule]
         reported = row_check.fields[REPORTED_FIELD.get(row_check.rule, 1)]
@@ -244,13 +257,9 @@ def build_suite(contract: Contract, *, duplicate_keys: Collection[str], today: d
         found.append(
             expectation_class(column_A=first, column_B=second, meta=_meta(row_check.rule, reported), **extra)
         )
-    if duplicate_keys:
-        key = key_column(contract)
-        found.append(
-            gx.expectations.ExpectColumnValuesToNotBeInSet(
-                column=key,
-                value_set=sorted(duplicate_keys),
-                meta=_meta("key.duplicate", ",".join(contract.keys)),
-            )
+    found.append(
+        hub.ExpectKeyToOccurOnceInBatch(
+            column=REPEATED_KEY_COLUMN, meta=_meta("key.duplicate", ",".join(contract.keys))
         )
+    )
     return gx.ExpectationSuite(name=f"{contract.name}-{contract.version}", expectations=found)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
@@ -53,9 +54,10 @@ def test_opening_a_migrated_database_again_changes_nothing(tmp_path: Path) -> No
 def test_a_database_made_before_migrations_is_stamped_and_upgraded(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     engine = create_engine(url)
-    legacy = [Base.metadata.tables[name] for name in ("hub_batches", "hub_quarantined_rows")]
-    legacy += [Base.metadata.tables[name] for name in ("hub_violations", "hub_decryptions")]
-    Base.metadata.create_all(engine, tables=legacy)
+    # the tables as the code before migrations made them: the baseline, without its version row
+    with engine.begin() as connection:
+        command.upgrade(migrate._config(connection, None), migrate.BASELINE)
+        connection.execute(text(f"DROP TABLE {migrate.VERSION_TABLE}"))
     with engine.begin() as connection:
         connection.execute(
             text(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hub.errors import ContractError
-from quality.suite import MESSAGES, build_suite
+from quality.suite import MESSAGES, REPEATED_KEY_COLUMN, build_suite
 from schemas.contract import Contract
 from tests.quality.samples import TODAY
 
@@ -23,8 +23,8 @@ def meta(expectation: Any) -> dict[str, Any]:
     return dict(expectation.meta or {})
 
 
-def rules(contract: Contract, duplicate_keys: tuple[str, ...] = ()) -> Counter[tuple[str, str]]:
-    suite = build_suite(contract, duplicate_keys=duplicate_keys, today=TODAY)
+def rules(contract: Contract) -> Counter[tuple[str, str]]:
+    suite = build_suite(contract, today=TODAY)
     return Counter((meta(e)["rule"], meta(e)["field"]) for e in suite.expectations)
 
 
@@ -41,11 +41,11 @@ def test_population_suite_covers_the_contract(population: Contract) -> None:
     assert found[("mobile_cn", "mobile")] == 1
     assert found[("id_birth_date", "birth_date")] == 1
     assert found[("id_gender", "gender")] == 1
-    assert not any(r == "key.duplicate" for r, _ in found)
+    assert found[("key.duplicate", "id_number")] == 1
 
 
 def test_every_expectation_carries_a_known_rule_and_both_messages(population: Contract) -> None:
-    suite = build_suite(population, duplicate_keys=["x"], today=TODAY)
+    suite = build_suite(population, today=TODAY)
     for expectation in suite.expectations:
         data = meta(expectation)
         assert data["rule"] in MESSAGES
@@ -53,15 +53,15 @@ def test_every_expectation_carries_a_known_rule_and_both_messages(population: Co
         assert data["field"] in data["message_zh"]
 
 
-def test_duplicate_keys_become_a_not_in_set_rule(population: Contract) -> None:
-    suite = build_suite(population, duplicate_keys=["b", "a"], today=TODAY)
+def test_key_uniqueness_is_one_rule_on_the_validator_s_flag(population: Contract) -> None:
+    suite = build_suite(population, today=TODAY)
     (dup,) = [e for e in suite.expectations if meta(e)["rule"] == "key.duplicate"]
-    assert getattr(dup, "column") == "id_number"  # noqa: B009 - not on the base class
-    assert list(getattr(dup, "value_set")) == ["a", "b"]  # noqa: B009
+    assert getattr(dup, "column") == REPEATED_KEY_COLUMN  # noqa: B009 - not on the base class
+    assert meta(dup)["field"] == "id_number"
 
 
 def test_birth_date_rule_uses_the_given_today(population: Contract) -> None:
-    suite = build_suite(population, duplicate_keys=(), today=TODAY)
+    suite = build_suite(population, today=TODAY)
     (rule,) = [e for e in suite.expectations if meta(e)["rule"] == "gb11643.birth_date"]
     assert getattr(rule, "today") == TODAY.isoformat()  # noqa: B009 - not on the base class
 
@@ -71,10 +71,10 @@ def test_unknown_field_check_is_a_contract_error(population: Contract) -> None:
     fields[1]["checks"] = ["gb99999"]
     broken = with_changes(population, fields=fields)
     with pytest.raises(ContractError, match=r"field 'name' names unknown check 'gb99999'"):
-        build_suite(broken, duplicate_keys=(), today=TODAY)
+        build_suite(broken, today=TODAY)
 
 
 def test_unknown_row_check_is_a_contract_error(population: Contract) -> None:
     broken = with_changes(population, row_checks=[{"rule": "id_age", "fields": ["id_number", "birth_date"]}])
     with pytest.raises(ContractError, match=r"unknown row check 'id_age'"):
-        build_suite(broken, duplicate_keys=(), today=TODAY)
+        build_suite(broken, today=TODAY)

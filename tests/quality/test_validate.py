@@ -135,14 +135,14 @@ def test_empty_chunk(population: Contract, validator: Validator) -> None:
     assert (result.rows_in, result.valid.num_rows, result.quarantined.num_rows) == (0, 0, 0)
 
 
-def test_suite_is_rebuilt_only_when_duplicates_change(population: Contract, validator: Validator) -> None:
-    chunk = to_table(population, [good_record(random.Random(1), 1)])
-    validator.validate(chunk)
+def test_suite_is_built_once_and_never_holds_key_values(population: Contract, validator: Validator) -> None:
+    records = [good_record(random.Random(1), 1), good_record(random.Random(2), 2)]
+    chunk = to_table(population, records)
     first = validator._suite
-    validator.validate(chunk, duplicate_keys=())
+    result = validator.validate(chunk, duplicate_keys=[records[0]["id_number"]])
     assert validator._suite is first
-    validator.validate(chunk, duplicate_keys=["x"])
-    assert validator._suite is not first
+    assert [(v.row, v.rule) for v in result.violations] == [(1, "key.duplicate")]
+    assert records[0]["id_number"] not in str(first.to_json_dict())
 
 
 def test_birth_date_after_today_is_quarantined(population: Contract) -> None:
