@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from catalog.errors import QueryDeniedError, QueryError
+from catalog.errors import QueryDeniedError, QueryError, QuerySyntaxError, QueryTimeoutError
 from catalog.query import QueryEngine, View, _identifier, _literal
 from schemas.contract import load_contract
 
@@ -89,7 +89,7 @@ def referenced_tables(sql: str) -> tuple[list[str], set[str]]:
         try:
             statements = parser.extract_statements(sql)
         except duckdb.Error as exc:
-            raise QueryDeniedError(f"the query does not parse: {_first_line(exc)}") from None
+            raise QuerySyntaxError(f"the query does not parse: {_first_line(exc)}") from None
         if len(statements) != 1:
             raise QueryDeniedError(
                 f"one statement per query; this request holds {len(statements)}"
@@ -194,16 +194,33 @@ class Gateway:
                 used.append(granted[key])
         return used
 
-    def run(self, sql: str, grants: Sequence[GrantLike], *, limits: Limits | None = None) -> GatewayResult:
-        """Check ``sql``, then run it on a fresh connection holding only ``grants``' views."""
+    def run(
+        self,
+        sql: str,
+        grants: Sequence[GrantLike],
+        *,
+        limits: Limits | None = None,
+        snapshots: Mapping[str, int | None] | None = None,
+    ) -> GatewayResult:
+        """Check ``sql``, then run it on a fresh connection holding only ``grants``' views.
+
+        ``snapshots`` pins datasets to given snapshots (a replay); by default each view reads
+        the snapshot current when the connection is made.
+        """
         limits = limits or self.limits
         used = self.check(sql, grants)
         by_dataset = {g.dataset: g for g in grants}
         chosen = [by_dataset[name] for name in used]
         started = time.perf_counter()
-        connection, views = self._connect(chosen)
+        connection, views = self._connect(chosen, snapshots or {})
         try:
             table, truncated = _execute(connection, sql, limits)
+        except duckdb.BinderException as exc:
+            granted = "; ".join(f"{g.dataset}({', '.join(g.columns)})" for g in chosen)
+            raise QueryDeniedError(
+                f"{_first_line(exc).removeprefix('Binder Error: ')} - the views hold only the granted "
+                f"columns: {granted}"
+            ) from None
         finally:
             connection.close()
         return GatewayResult(
@@ -215,9 +232,12 @@ class Gateway:
             datasets=tuple(used),
         )
 
-    def _connect(self, grants: Iterable[GrantLike]) -> tuple[duckdb.DuckDBPyConnection, dict[str, View]]:
+    def _connect(
+        self, grants: Iterable[GrantLike], snapshots: Mapping[str, int | None] | None = None
+    ) -> tuple[duckdb.DuckDBPyConnection, dict[str, View]]:
         grants = list(grants)
-        views = {g.dataset: self.engine._view(self._source_table(g)) for g in grants}
+        pinned = snapshots or {}
+        views = {g.dataset: self.engine._view(self._source_table(g), pinned.get(g.dataset)) for g in grants}
         connection = duckdb.connect(":memory:", config=dict(_OFFLINE))
         try:
             for path in self.engine._extensions:
@@ -284,9 +304,11 @@ def _execute(connection: duckdb.DuckDBPyConnection, sql: str, limits: Limits) ->
         return pa.Table.from_batches(batches, schema=reader.schema), truncated
     except duckdb.PermissionException as exc:
         raise QueryDeniedError(f"DuckDB refused the query: {_first_line(exc)}") from None
+    except duckdb.BinderException:
+        raise
     except duckdb.Error as exc:
         if timed_out.is_set():
-            raise QueryDeniedError(f"the query ran longer than the limit of {limits.seconds:g} s") from None
+            raise QueryTimeoutError(f"the query ran longer than the limit of {limits.seconds:g} s") from None
         raise QueryError(f"the query failed: {_first_line(exc)}") from None
     finally:
         timer.cancel()

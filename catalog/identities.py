@@ -517,6 +517,14 @@ def _live_system(session: Session, system_id: str | None) -> System:
     return system
 
 
+def live_system(store: MetadataStore, system_id: str) -> SystemRef:
+    """A registered, unrevoked system by id (for the operator's CLI, which is trusted to name
+    the system it acts for); :class:`SharingError` otherwise."""
+    with store._session() as session:
+        system = _live_system(session, system_id)
+        return SystemRef(system.id, system.name, system.department)
+
+
 def rotate_credential(store: MetadataStore, system_id: str, *, actor: str | None) -> str:
     """Issue a new credential for a system; the old one stops working at once."""
     with acting(store, "system.rotate_credential", actor) as (facts, session):

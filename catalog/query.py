@@ -91,10 +91,20 @@ class QueryEngine:
         names = self.tables.datasets() if datasets is None else list(datasets)
         return [self._view(name) for name in names]
 
-    def _view(self, dataset: str) -> View:
+    def _view(self, dataset: str, snapshot_id: int | None = None) -> View:
+        """The view of ``dataset`` at its current snapshot, or at ``snapshot_id`` (time travel,
+        for replaying what a logged query saw)."""
         table = self.tables.load(dataset)
-        snapshot = table.current_snapshot()
-        tasks = list(table.scan().plan_files()) if snapshot is not None else []
+        if snapshot_id is None:
+            snapshot = table.current_snapshot()
+        else:
+            snapshot = table.snapshot_by_id(snapshot_id)
+            if snapshot is None:
+                raise QueryError(
+                    f"dataset {dataset!r} has no snapshot {snapshot_id} (expired or never existed)"
+                )
+        pinned = None if snapshot is None else snapshot.snapshot_id
+        tasks = list(table.scan(snapshot_id=pinned).plan_files()) if snapshot is not None else []
         data = [task.file.file_path for task in tasks]
         deletes = [d.file_path for task in tasks for d in task.delete_files]
         name = _identifier(dataset)
@@ -103,7 +113,8 @@ class QueryEngine:
             if snapshot is not None:
                 metadata.append(snapshot.manifest_list)
                 metadata += [m.manifest_path for m in snapshot.manifests(table.io)]
-            sql = f"CREATE VIEW {name} AS SELECT * FROM iceberg_scan({_literal(metadata[0])})"
+            at = "" if snapshot_id is None else f", snapshot_from_id => {int(snapshot_id)}"
+            sql = f"CREATE VIEW {name} AS SELECT * FROM iceberg_scan({_literal(metadata[0])}{at})"
             return View(
                 dataset,
                 None if snapshot is None else snapshot.snapshot_id,

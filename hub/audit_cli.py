@@ -237,6 +237,59 @@ def export(
     console.print(f"{count} entries written to [bold]{out}[/] ({fmt.value})")
 
 
+@audit_app.command("replay")
+def replay(
+    entry: Annotated[int, typer.Argument(help="Sequence number of a logged query.")],
+    actor: As = None,
+    limit: Annotated[int, typer.Option(min=1, help="Rows printed at most.")] = 50,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write every row to this Parquet file.")
+    ] = None,
+) -> None:
+    """Re-run a logged query against the snapshots it read, with the columns it was granted."""
+    import pyarrow.parquet as pq
+
+    from catalog.access import replay_query
+    from catalog.audit import record_access, require_auditor
+    from catalog.gateway import Gateway
+    from catalog.query import QueryEngine
+    from hub.pipeline import _tables
+
+    store = _store()
+    client = _client()
+    auditor = require_auditor(store, actor, action="audit.replay", client=client)
+    done = replay_query(store, Gateway(QueryEngine(_tables(get_settings()))), entry)
+    table = done.result.table
+    record_access(
+        store,
+        action="audit.replay",
+        outcome="allowed",
+        actor=auditor,
+        system=done.entry["system"],
+        dataset=done.entry["dataset"],
+        rows=table.num_rows,
+        client=client,
+        detail={"entry": entry, "snapshots": done.result.snapshots},
+    )
+    logged = done.entry
+    console.print(
+        f"entry {entry}: {logged['at']:%Y-%m-%d %H:%M:%S} UTC, system {logged['system']}, "
+        f"purpose {logged['purpose']!r}"
+    )
+    shown = Table(*table.column_names, caption=f"{table.num_rows} row(s)")
+    for values in table.slice(0, limit).to_pylist():
+        shown.add_row(*("" if v is None else str(v) for v in values.values()))
+    console.print(shown)
+    snapshots = ", ".join(f"{d} snapshot {s}" for d, s in done.result.snapshots.items())
+    verdict = "the same row count as logged" if done.same_row_count else "[red]NOT the row count logged[/]"
+    console.print(f"replayed against {snapshots}: {table.num_rows} rows, {verdict} ({done.logged_rows})")
+    if out is not None:
+        pq.write_table(table, out)
+        console.print(f"rows written to [bold]{out}[/]")
+    if not done.same_row_count:
+        raise typer.Exit(1)
+
+
 def _print_report(result: Report) -> None:
     shown = ", ".join(f"{k} {v}" for k, v in result.filters.describe().items()) or "all entries"
     console.print(

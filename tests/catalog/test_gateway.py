@@ -74,7 +74,7 @@ def test_aggregates_joins_ctes_and_subqueries_over_granted_views_run(gateway: Ga
     ],
 )
 def test_columns_outside_the_grant_do_not_exist(gateway: Gateway, sql: str, reason: str) -> None:
-    with pytest.raises(Exception, match=reason):
+    with pytest.raises(QueryDeniedError, match=f"{reason}.*granted columns: population\\(person_token"):
         gateway.run(sql, [GRANT])
 
 
