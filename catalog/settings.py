@@ -84,3 +84,70 @@ class AuditSettings(BaseModel):
         description="Active days a system needs in the report period before its days are judged "
         "unusual (fewer give no meaningful median).",
     )
+
+
+class ApiSettings(BaseModel):
+    """The consumers' HTTP API, ``hub serve`` (``HUB_API__*``)."""
+
+    host: str = Field(default="127.0.0.1", description="Address `hub serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `hub serve` listens on.")
+    proxy_headers: bool = Field(
+        default=False,
+        description="Take the client address from X-Forwarded-For when the request comes from "
+        "`forwarded_allow_ips` (set true behind a reverse proxy).",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", description="Proxies trusted to set X-Forwarded-For (comma-separated)."
+    )
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long a successful authentication is reused; a revoked system or rotated "
+        "credential is refused at most this long after the change (0: check every request).",
+    )
+    query_rate: float = Field(
+        default=2.0, gt=0, description="POST /v1/query: requests per second per system."
+    )
+    query_burst: int = Field(default=10, ge=1, description="POST /v1/query: burst per system.")
+    verify_rate: float = Field(
+        default=20.0, gt=0, description="POST /v1/verify: requests per second per system."
+    )
+    verify_burst: int = Field(default=50, ge=1, description="POST /v1/verify: burst per system.")
+    catalog_rate: float = Field(
+        default=5.0, gt=0, description="GET /v1/catalog: requests per second per system."
+    )
+    catalog_burst: int = Field(default=20, ge=1, description="GET /v1/catalog: burst per system.")
+    query_seconds: float = Field(default=30.0, gt=0, description="Time limit of one query.")
+    query_max_rows: int = Field(
+        default=100_000, ge=1, description="Most rows one query returns (a request may ask for fewer)."
+    )
+    enumeration_window_seconds: float = Field(
+        default=600.0, gt=0, description="Window in which verification answers are counted per system."
+    )
+    enumeration_no_match: int = Field(
+        default=50,
+        ge=1,
+        description="No-match verification answers a system may get in the window before it is "
+        "refused for the cool-down (enumeration suspected).",
+    )
+    enumeration_prefix_length: int = Field(
+        default=14,
+        ge=1,
+        description="Identity numbers and credit codes sharing this many leading characters count "
+        "as sequentially close (14: same county and birth date of an identity number).",
+    )
+    enumeration_close: int = Field(
+        default=5,
+        ge=2,
+        description="Distinct close identity numbers or credit codes a system may verify in the "
+        "window before it is refused for the cool-down.",
+    )
+    enumeration_cooldown_seconds: float = Field(
+        default=900.0, gt=0, description="How long a system suspected of enumeration is refused."
+    )
+    index_reload_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the server checks the verification indexes for a new snapshot.",
+    )

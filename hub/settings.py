@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from catalog.settings import AuditSettings, CatalogSettings, KafkaSettings, SharingSettings
+from catalog.settings import ApiSettings, AuditSettings, CatalogSettings, KafkaSettings, SharingSettings
 from connectors.settings import ConnectorSettings
 from masking.settings import MaskingSettings
 from quality.settings import QualitySettings
@@ -52,6 +52,7 @@ class HubSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     sharing: SharingSettings = Field(default_factory=SharingSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(
