@@ -47,7 +47,7 @@ def scan_outputs(
     topics: bool = False,
     paths: list[Path] | None = None,
 ) -> list[Finding]:
-    """Leaks in the consumer-facing outputs: shared tables and views, topics, exported files."""
+    """Leaks in the consumer-facing outputs: shared tables and views, grants' topics, exported files."""
     from catalog.tables import SharedTables
     from masking.scan import scan_file, scan_messages, scan_table
 
@@ -65,15 +65,16 @@ def scan_outputs(
             result = engine.run(f'SELECT * FROM "{name}"', datasets=[name])
             findings += scan_table(result, source=f"table {name}", names=_names(name))
     if topics:
-        from catalog.publish import read_messages, topic_name
-        from schemas.contract import CONTRACT_DIR
+        from catalog.outbox import delivered_topics
+        from catalog.publish import read_messages
+        from hub.pipeline import _store
+        from masking.scan import name_columns
+        from schemas import load_contract
 
-        for name in names:
-            if not (CONTRACT_DIR / f"{name}.yaml").exists():
-                continue  # only datasets have topics
-            topic = topic_name(settings.kafka.topic_prefix, name)
+        for topic, grant in delivered_topics(_store(settings), datasets):
             messages = read_messages(settings.kafka.bootstrap_servers, topic, MESSAGE_LIMIT, timeout_s=10)
-            findings += scan_messages(messages, source=f"topic {topic}", names=_names(name))
+            masked = name_columns(load_contract(grant.dataset), grant.level)
+            findings += scan_messages(messages, source=f"topic {topic}", names=masked)
     for file in paths or []:
         file_names: tuple[str, ...] = ()
         for name in datasets or []:
@@ -86,7 +87,9 @@ def scan(
     dataset: Annotated[
         list[str] | None, typer.Option("--dataset", help="Only these datasets (default: all registered).")
     ] = None,
-    topics: Annotated[bool, typer.Option("--topics", help="Also scan the datasets' Kafka topics.")] = False,
+    topics: Annotated[
+        bool, typer.Option("--topics", help="Also scan the Kafka topic of every grant delivered to.")
+    ] = False,
     path: Annotated[list[Path] | None, typer.Option("--path", help="Exported files to scan.")] = None,
     tables: Annotated[bool, typer.Option(help="Scan the shared tables.")] = True,
 ) -> None:

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
+import random
 
 import pyarrow as pa
 import pytest
 
 from catalog.publish import (
     BrokerUnreachableError,
+    _encode,
+    _json_ready,
     batch_headers,
     encode_rows,
-    topic_name,
+    encode_values,
+    grant_topic,
+    murmur2,
+    partitions_of,
 )
 from hub.errors import ContractError, TransientError
 
 
-def test_topic_name() -> None:
-    assert topic_name("hub.", "population") == "hub.population"
-    assert topic_name("", "legal_entity") == "legal_entity"
+def test_grant_topic_names_the_grant_only() -> None:
+    assert grant_topic("hub.", 42) == "hub.grant.42"
+    assert grant_topic("", 7) == "grant.7"
 
 
 def test_batch_headers() -> None:
@@ -89,4 +96,49 @@ def test_unreachable_error_says_how_to_retry() -> None:
     assert "kafka-1:9092,kafka-2:9092" in message
     assert "`hub publish b-7`" in message
     assert "stay registered" in message
-    assert "`hub publish BATCH_ID`" in str(BrokerUnreachableError("k:9092"))
+    assert "`hub publish --pending`" in message
+    assert "`hub publish --pending` once" in str(BrokerUnreachableError("k:9092"))
+
+
+def _row_by_row(batch: pa.RecordBatch) -> list[bytes]:
+    """What the encoder did before it worked on whole record batches: json per row."""
+    return [_encode(row).encode() for row in _json_ready(batch).to_pylist()]
+
+
+def test_batch_encoding_is_byte_for_byte_the_row_encoding() -> None:
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "text": ['say "hi"', "back\\slash", "tab\there", None, "日本 \u2028 ok", ""],
+            "large": pa.array(["a", None, "c", "d", "e", "f"], pa.large_string()),
+            "amount": pa.array(
+                [decimal.Decimal("0"), decimal.Decimal("-12.5"), None, decimal.Decimal("1234567890123456.1234"),
+                 decimal.Decimal("0.0001"), decimal.Decimal("7")],
+                pa.decimal128(20, 4),
+            ),
+            "ratio": pa.array([1.5, None, 1e300, 0.1, -0.0, 3.0]),
+            "flag": pa.array([True, False, None, True, False, True]),
+            "count": pa.array([0, -1, None, 2**62, 7, 8], pa.int64()),
+            "day": pa.array([dt.date(1949, 10, 1), None, dt.date(2024, 2, 29), dt.date(1, 1, 1), None, None]),
+            "at": pa.array(
+                [dt.datetime(2024, 1, 1), None, dt.datetime(2024, 1, 1, 1, 1, 1, 5), dt.datetime(1, 1, 1), None, None],
+                pa.timestamp("us"),
+            ),
+        }
+    )  # fmt: skip
+    assert encode_values(batch) == _row_by_row(batch)
+    assert encode_values(batch, ["count", "text"]) == _row_by_row(batch.select(["count", "text"]))
+    assert encode_values(batch, []) == [b"{}"] * batch.num_rows
+    with pytest.raises(ContractError, match="nope to publish"):
+        encode_values(batch, ["nope"])
+
+
+def test_keys_go_to_the_partition_the_default_partitioner_picks() -> None:
+    from kafka.partitioner.default import murmur2 as reference
+
+    rng = random.Random(7)
+    keys = [rng.randbytes(rng.randint(0, 70)) for _ in range(3_000)] + [b"", b"a", b"ab", b"abc", b"abcd"]
+    keys += [f"k1_{rng.getrandbits(256):064x}".encode() for _ in range(1_000)]
+    assert murmur2(keys).tolist() == [reference(k) & 0xFFFFFFFF for k in keys]
+    assert partitions_of(keys, 3) == [(reference(k) & 0x7FFFFFFF) % 3 for k in keys]
+    with pytest.raises(ValueError, match="at least one partition"):
+        partitions_of(keys, 0)

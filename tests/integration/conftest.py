@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,33 @@ def ready_hub(hub_home: Path, broker: str, monkeypatch: pytest.MonkeyPatch):  # 
     settings.ensure_home()
     Keyring.init(settings.masking.keyring_path)
     return settings
+
+
+def subscribe(settings: Any, dataset: str = "population", *, steward: str = "hub.steward") -> int:
+    """Grant a consumer system every column ``dataset`` shares, so its batches are delivered
+    to that grant's topic; registers ``steward`` (hub-wide) and the system as needed.
+
+    Returns the grant id (``catalog.publish.grant_topic`` names its topic).
+    """
+    from catalog.sharing import (
+        add_department,
+        add_person,
+        add_system,
+        approve_request,
+        list_departments,
+        list_people,
+        list_systems,
+        submit_request,
+    )
+    from hub.pipeline import _store
+
+    store = _store(settings)
+    social, system = "111000000000130127", "shebao-core"
+    if steward not in {person.name for person, _ in list_people(store)}:
+        add_person(store, steward, roles=["steward"], hub_wide=True, actor=steward)
+    if social not in {d.code for d in list_departments(store)}:
+        add_department(store, social, "人力资源和社会保障厅", actor=steward)
+    if system not in {s.id for s in list_systems(store)}:
+        add_system(store, system, "社会保险核心业务系统", social, actor=steward)
+    request, grant = submit_request(store, dataset, system=system, purpose="养老保险资格认证", actor=steward)
+    return (grant or approve_request(store, request.id, actor=steward)).id

@@ -8,14 +8,16 @@ from hub import airflow_runner
 
 
 def test_dag_runs_end_to_end_through_airflow(ready_hub, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from catalog.publish import count_messages, topic_name
+    from catalog.publish import count_messages, grant_topic
     from catalog.query import QueryEngine
     from hub import pipeline
     from hub.simulate import simulate
+    from tests.integration.conftest import subscribe
 
     # Airflow's own metadata database for this test only.
     monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'airflow.db'}")
     report = simulate(pipeline._source("population", ready_hub), ready_hub, rows=2_000, seed=11)
+    grant = subscribe(ready_hub)
     log = tmp_path / "airflow.log"
     started: list[str] = []
     airflow_runner.migrate(ready_hub, log_path=log)
@@ -28,11 +30,29 @@ def test_dag_runs_end_to_end_through_airflow(ready_hub, tmp_path: Path, monkeypa
     assert batch.rows_quarantined == report.expected_quarantined
     count = QueryEngine(pipeline._tables(ready_hub)).run("SELECT count(*) AS n FROM population")
     assert count.column("n")[0].as_py() == batch.rows_valid
-    topic = topic_name(ready_hub.kafka.topic_prefix, "population")
+    topic = grant_topic(ready_hub.kafka.topic_prefix, grant)
     assert count_messages(ready_hub.kafka.bootstrap_servers, topic, batch_id=batch.id) == batch.rows_valid
+    _assert_openlineage_events(ready_hub.home, started)
     places = [log, tmp_path / "airflow.db", ready_hub.home / "hub.db", *ready_hub.home.rglob("*.parquet")]
+    places += list(ready_hub.home.rglob("*.jsonl"))
     places += list(ready_hub.home.rglob("*.json")) + list(ready_hub.home.rglob("*.avro"))
     _assert_no_key_material(ready_hub.masking.keyring_path, places)
+
+
+def _assert_openlineage_events(home: Path, tasks: list[str]) -> None:
+    """Each task emitted START then COMPLETE to the file transport, naming the datasets it touched."""
+    from catalog.lineage import openlineage_events, openlineage_file
+
+    events = openlineage_events(openlineage_file(home))
+    by_task: dict[str, list[str]] = {}
+    for event in events:
+        by_task.setdefault(event["job"]["name"], []).append(event["eventType"])
+    for task in tasks:
+        assert by_task.get(f"population.{task}") == ["START", "COMPLETE"], by_task
+    register = next(e for e in events if e["job"]["name"] == "population.register")
+    assert [(d["namespace"], d["name"]) for d in register["outputs"]] == [("hub", "shared.population")]
+    extract = next(e for e in events if e["job"]["name"] == "population.extract")
+    assert [d["namespace"] for d in extract["inputs"]] == ["hub-source:11100000000013338W"]
 
 
 def _assert_no_key_material(keyring_path: Path, places: list[Path]) -> None:

@@ -8,12 +8,14 @@ ROWS = 600
 
 
 def test_population_table_and_topic_pass_the_leak_scan(ready_hub) -> None:  # type: ignore[no-untyped-def]
-    from catalog.publish import read_messages, topic_name
+    from catalog.publish import grant_topic, read_messages
     from catalog.query import QueryEngine
     from hub import pipeline
     from hub.simulate import simulate
     from schemas import load_contract
+    from tests.integration.conftest import subscribe
 
+    grant = subscribe(ready_hub)
     simulate(pipeline._source("population", ready_hub), ready_hub, rows=ROWS, seed=11)
     result = pipeline.run("population", settings=ready_hub)
     names = name_columns(load_contract("population"))
@@ -22,7 +24,7 @@ def test_population_table_and_topic_pass_the_leak_scan(ready_hub) -> None:  # ty
     assert table.num_rows > 0
     assert scan_table(table, source="population", names=names) == []
 
-    topic = topic_name(ready_hub.kafka.topic_prefix, "population")
+    topic = grant_topic(ready_hub.kafka.topic_prefix, grant)
     messages = read_messages(ready_hub.kafka.bootstrap_servers, topic, 10 * ROWS, batch_id=result.batch_id)
     assert len(messages) == table.num_rows
     assert scan_messages(messages, source=topic, names=names) == []

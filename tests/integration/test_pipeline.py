@@ -21,11 +21,13 @@ def _fill(settings, rows: int = ROWS, seed: int = 7):  # type: ignore[no-untyped
 
 
 def test_batch_is_checked_masked_registered_published_and_queryable(ready_hub) -> None:  # type: ignore[no-untyped-def]
-    from catalog.publish import count_messages, read_messages, topic_name
+    from catalog.publish import count_messages, grant_topic, read_messages
     from catalog.query import QueryEngine
     from hub import pipeline
+    from tests.integration.conftest import subscribe
 
     report = _fill(ready_hub)
+    grant = subscribe(ready_hub)
     result = pipeline.run("population", settings=ready_hub)
 
     store = pipeline._store(ready_hub)
@@ -48,7 +50,7 @@ def test_batch_is_checked_masked_registered_published_and_queryable(ready_hub) -
     assert all(n.endswith("*") for n in table.column("name").to_pylist())
     assert all("****" in m for m in table.column("mobile").to_pylist() if m)
 
-    topic = topic_name(ready_hub.kafka.topic_prefix, "population")
+    topic = grant_topic(ready_hub.kafka.topic_prefix, grant)
     assert count_messages(ready_hub.kafka.bootstrap_servers, topic, batch_id=batch.id) == batch.rows_valid
     key, value, headers = read_messages(ready_hub.kafka.bootstrap_servers, topic, 1, batch_id=batch.id)[0]
     assert key == value["person_token"]
@@ -151,8 +153,10 @@ def test_unreachable_source_names_it_without_password(ready_hub, monkeypatch) ->
 def test_broker_outage_keeps_batch_registered_and_names_the_retry(ready_hub) -> None:  # type: ignore[no-untyped-def]
     from hub import pipeline
     from tests.conftest import free_port
+    from tests.integration.conftest import subscribe
 
     _fill(ready_hub, rows=500)
+    subscribe(ready_hub)
     ref = pipeline.extract("population", settings=ready_hub)
     pipeline.validate(ref, settings=ready_hub)
     pipeline.mask(ref, settings=ready_hub)

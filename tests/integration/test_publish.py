@@ -20,8 +20,9 @@ from catalog.publish import (
     batch_headers,
     count_messages,
     ensure_topic,
+    grant_topic,
+    partitions_of,
     read_messages,
-    topic_name,
 )
 from schemas.contract import load_contract
 from tests.conftest import free_port
@@ -57,14 +58,14 @@ def published_rows(count: int, start: int = 0, chunk: int = 2_000) -> list[pa.Re
 
 
 def test_topic_is_created_once(broker: str) -> None:
-    topic = topic_name("hub.", "created_once")
-    assert topic == "hub.created_once"
+    topic = grant_topic("hub.", 9_001)
+    assert topic == "hub.grant.9001"
     assert ensure_topic(broker, topic, partitions=3) is True
     assert ensure_topic(broker, topic, partitions=3) is False
 
 
 def test_ten_thousand_rows_arrive_with_keys_headers_and_json(broker: str) -> None:
-    topic = topic_name("hub.", "population_10k")
+    topic = "hub.population_10k"
     ensure_topic(broker, topic)
     seen: list[int] = []
     with Publisher(broker) as publisher:
@@ -104,7 +105,7 @@ def test_ten_thousand_rows_arrive_with_keys_headers_and_json(broker: str) -> Non
 def test_values_are_compact_utf8(broker: str) -> None:
     from kafka import KafkaConsumer, TopicPartition
 
-    topic = topic_name("hub.", "population_raw")
+    topic = "hub.population_raw"
     ensure_topic(broker, topic, partitions=1)
     with Publisher(broker) as publisher:
         publisher.publish(topic, published_rows(1), key_field="person_token", headers=HEADERS)
@@ -123,7 +124,7 @@ def test_values_are_compact_utf8(broker: str) -> None:
 
 def test_republishing_a_batch_appends_again(broker: str) -> None:
     """Re-sending is safe for consumers (they upsert by key) and every send is counted."""
-    topic = topic_name("hub.", "population_twice")
+    topic = "hub.population_twice"
     ensure_topic(broker, topic)
     with Publisher(broker) as publisher:
         for _ in range(2):
@@ -134,7 +135,7 @@ def test_republishing_a_batch_appends_again(broker: str) -> None:
 
 
 def test_reading_back_one_batch(broker: str) -> None:
-    topic = topic_name("hub.", "population_batches")
+    topic = "hub.population_batches"
     ensure_topic(broker, topic)
     other = batch_headers(CONTRACT.name, CONTRACT.version, "b-other")
     with Publisher(broker) as publisher:
@@ -162,7 +163,7 @@ def test_no_broker_fails_fast_with_retry_hint() -> None:
     message = str(caught.value)
     assert address in message
     assert f"hub publish {BATCH_ID}" in message
-    assert "stay registered" in message
+    assert "stay registered" in message and "hub publish --pending" in message
     assert caught.value.retriable
 
 
@@ -179,7 +180,7 @@ def test_broker_dying_during_a_send(tmp_path: Path) -> None:
     dying = EmbeddedBroker(tmp_path, f"127.0.0.1:{free_port()}")
     dying.start()
     try:
-        topic = topic_name("hub.", "population_dying")
+        topic = "hub.population_dying"
         ensure_topic(dying.address, topic)
 
         def batches_then_outage() -> Iterator[pa.RecordBatch]:
@@ -199,3 +200,43 @@ def test_broker_dying_during_a_send(tmp_path: Path) -> None:
         assert f"hub publish {BATCH_ID}" in str(caught.value)
     finally:
         dying.stop(grace_s=1)
+
+
+def test_a_projection_with_per_row_headers_lands_on_the_key_partitions(broker: str) -> None:
+    """Grant deliveries: some columns only, the batch header from each row, keys partitioned
+    as the Java client and kafka-python would place them."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    topic = "hub.population_projection"
+    ensure_topic(broker, topic, partitions=3)
+    rows = published_rows(900)
+    batch_ids = pa.array([f"b-{i % 3}" for i in range(900)])
+    rows = [b.set_column(b.schema.get_field_index("_batch_id"), "_batch_id", batch_ids.slice(i * 2_000, b.num_rows))
+            for i, b in enumerate(rows)]  # fmt: skip
+    with Publisher(broker) as publisher:
+        sent = publisher.publish(
+            topic, rows, key_field="person_token", headers={**HEADERS, "grant_id": "9"},
+            value_columns=["name", "birth_year"], row_headers={"batch_id": "_batch_id"},
+        )  # fmt: skip
+    assert sent == 900
+    messages = read_messages(broker, topic, 1_000)
+    assert len(messages) == 900
+    assert all(list(value) == ["name", "birth_year"] for _, value, _ in messages)
+    by_key = {key: headers for key, _, headers in messages}
+    assert {h["batch_id"] for h in by_key.values()} == {"b-0", "b-1", "b-2"}
+    assert by_key["tok-00000004"]["batch_id"] == "b-1" and by_key["tok-00000004"]["grant_id"] == "9"
+    assert count_messages(broker, topic, headers={"batch_id": "b-2", "grant_id": "9"}) == 300
+
+    consumer = KafkaConsumer(bootstrap_servers=broker, group_id=None)
+    try:
+        found: dict[str, int] = {}
+        for partition in range(3):
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            while records := consumer.poll(timeout_ms=2_000).get(tp, []):
+                found.update({r.key.decode(): partition for r in records})
+    finally:
+        consumer.close()
+    keys = sorted(found)
+    assert [found[k] for k in keys] == partitions_of([k.encode() for k in keys], 3)

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import create_engine, text
 
-from catalog.errors import AccountingError, BatchNotFoundError
-from catalog.models import BatchStatus
 from catalog import migrate
+from catalog.errors import AccountingError, BatchNotFoundError
 from catalog.model_registry import Base
+from catalog.models import BatchStatus
 from catalog.store import MetadataStore
 from quality.validate import Violation
 
