@@ -9,13 +9,23 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from hub import audit_cli, catalog_cli, corrections_cli, quality_cli, sharing_cli
+from hub import (
+    audit_cli,
+    catalog_cli,
+    corrections_cli,
+    deliveries_cli,
+    quality_cli,
+    serve_cli,
+    sharing_cli,
+)
 from hub.errors import HubError
 from hub.keys_cli import decrypt_app, keys_app
 from hub.scan_cli import scan as scan_command
@@ -36,7 +46,7 @@ app.add_typer(broker_app, name="broker")
 app.add_typer(batches_app, name="batches")
 app.add_typer(db_app, name="db")
 app.command("scan")(scan_command)
-for _module in (catalog_cli, sharing_cli, quality_cli, corrections_cli, audit_cli):
+for _module in (catalog_cli, sharing_cli, quality_cli, corrections_cli, audit_cli, serve_cli, deliveries_cli):
     _module.register(app)
 
 console = Console()
@@ -224,42 +234,181 @@ def run_source(
 
 
 @app.command("publish")
-def publish_batch(batch_id: Annotated[str, typer.Argument(help="A registered batch id.")]) -> None:
-    """Publish (again) the rows a registered batch committed, e.g. after a broker outage."""
+def publish_batch(
+    batch_id: Annotated[
+        str | None,
+        typer.Argument(metavar="BATCH_ID", help="A registered batch: send its deliveries (after an outage)."),
+    ] = None,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Send every pending delivery, of every batch and grant.")
+    ] = False,
+    replay: Annotated[
+        int | None,
+        typer.Option(
+            "--replay", metavar="GRANT", help="Send a grant the batches since --from-snapshot again."
+        ),
+    ] = None,
+    from_snapshot: Annotated[
+        int | None,
+        typer.Option(
+            "--from-snapshot", metavar="ID", help="With --replay: first snapshot (see `hub lineage`)."
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--as", envvar="HUB_USER", help="Who asks for a replay (recorded).")
+    ] = None,
+) -> None:
+    """Send deliveries to the grants' topics: a batch's, every pending one, or a replay."""
     from hub import pipeline
 
-    sent = pipeline.publish(batch_id, settings=_settings())
-    console.print(f"published {sent} messages for batch {batch_id}")
+    given = (("BATCH_ID", batch_id is not None), ("--pending", pending), ("--replay", replay is not None))
+    chosen = [name for name, on in given if on]
+    if len(chosen) != 1:
+        raise typer.BadParameter(
+            f"give exactly one of BATCH_ID, --pending or --replay GRANT (got {', '.join(chosen) or 'none'})"
+        )
+    if (replay is None) != (from_snapshot is None):
+        raise typer.BadParameter("--replay GRANT and --from-snapshot ID go together")
+    settings = _settings()
+    with _progress() as bar:
+        task = bar.add_task("publish", total=None)
+
+        def progress(_step: str, done: int) -> None:
+            bar.update(task, completed=done)
+
+        if batch_id is not None:
+            sent = pipeline.publish(batch_id, settings=settings, progress=progress)
+        elif replay is not None and from_snapshot is not None:
+            report = pipeline.replay(replay, from_snapshot, actor=actor, settings=settings, progress=progress)
+        else:
+            report = pipeline.publish_pending(settings=settings, progress=progress)
+    if batch_id is not None:
+        batch = pipeline._store(settings).get_batch(batch_id)
+        console.print(
+            f"batch {batch_id}: {sent} messages sent now; {batch.status}, "
+            f"{batch.messages_published} messages in all"
+        )
+        return
+    _print_report(report)
+
+
+def _print_report(report: Any) -> None:
+    """What a send did: deliveries sent and cancelled, grants left to another sender."""
+    if not (report.sent or report.cancelled or report.busy):
+        console.print("nothing pending")
+        return
+    table = Table("delivery", "grant", "kind", "batch", "snapshot", "topic", "messages", "status")
+    for d in report.sent:
+        table.add_row(
+            str(d.id), str(d.grant_id), d.kind.value, d.batch_id, str(d.snapshot_id), d.topic,
+            f"{d.messages or 0:,}", "sent",
+        )  # fmt: skip
+    for d in report.cancelled:
+        table.add_row(
+            str(d.id), str(d.grant_id), d.kind.value, d.batch_id, str(d.snapshot_id), d.topic, "",
+            Text(f"cancelled: {d.reason}"),
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"{report.messages():,} messages in {len(report.sent)} deliveries")
+    for grant in report.busy:
+        console.print(f"grant {grant}: another process is sending its deliveries (it sends what is pending)")
 
 
 class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+    parquet = "parquet"
 
 
 @app.command()
 def query(
     sql: Annotated[
-        str, typer.Argument(help="SQL over the shared datasets, e.g. SELECT count(*) FROM population.")
+        str,
+        typer.Argument(
+            help="One SELECT over the system's granted views, e.g. SELECT count(*) FROM population."
+        ),
     ],
+    system: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            envvar="HUB_SYSTEM",
+            show_envvar=True,
+            help="The consumer system asking (its grants decide what it sees).",
+        ),
+    ],
+    purpose: Annotated[str, typer.Option(help="Why the data is needed; recorded with the query.")] = "",
     output: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
-    limit: Annotated[int, typer.Option(help="Rows printed at most in table format.")] = 50,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the result to this file instead of standard output.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Rows printed at most in table format.")] = 50,
+    max_rows: Annotated[
+        int | None, typer.Option(min=1, help="Rows returned at most (default: the API setting).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0.1, help="Seconds the query may run (default: the API setting).")
+    ] = None,
 ) -> None:
-    """Query the shared tables' current snapshots with DuckDB."""
+    """Query shared tables as a consumer system: only its grants, masked, and on record."""
+    import getpass
+    import socket
+
+    from catalog.access import QueryRequest, run_query
+    from catalog.gateway import Gateway, Limits
+    from catalog.identities import live_system
     from catalog.query import QueryEngine
-    from hub.pipeline import _tables
+    from hub.pipeline import _store, _tables
 
-    result = QueryEngine(_tables(_settings())).run(sql)
-    if output is OutputFormat.json:
-        for row in result.to_pylist():
-            sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    elif output is OutputFormat.csv:
-        import pyarrow.csv as pacsv
-
-        pacsv.write_csv(result, sys.stdout.buffer)
+    settings = _settings()
+    store = _store(settings)
+    defaults = Limits()
+    limits = Limits(
+        seconds=timeout if timeout is not None else defaults.seconds,
+        rows=max_rows if max_rows is not None else defaults.rows,
+    )
+    if output is OutputFormat.parquet and out is None and sys.stdout.isatty():
+        raise typer.BadParameter("Parquet is binary: give --out FILE or redirect standard output")
+    request = QueryRequest(
+        system=live_system(store, system),
+        sql=sql,
+        purpose=purpose,
+        client=f"cli:{getpass.getuser()}@{socket.gethostname()}",
+        limits=limits,
+    )
+    result, entry = run_query(store, Gateway(QueryEngine(_tables(settings))), request)
+    table = result.table
+    if output is OutputFormat.table and out is None:
+        console.print(_arrow_table(table, limit))
     else:
-        console.print(_arrow_table(result, limit))
+        _write_result(table, output, out)
+    snapshots = ", ".join(f"{d} snapshot {s}" for d, s in result.snapshots.items())
+    note = " (truncated at the row limit)" if result.truncated else ""
+    err.print(f"{table.num_rows} row(s){note}; {snapshots}; access-log entry {entry}")
+
+
+def _write_result(table, output: OutputFormat, out: Path | None) -> None:
+    import io
+
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    if output is OutputFormat.json:
+        for row in table.to_pylist():
+            sink.write((json.dumps(row, ensure_ascii=False, default=str) + "\n").encode())
+    elif output is OutputFormat.csv:
+        pacsv.write_csv(table, sink)
+    elif output is OutputFormat.parquet:
+        pq.write_table(table, sink)
+    else:
+        sink.write(str(table.to_pandas()).encode())
+    if out is None:
+        sys.stdout.buffer.write(sink.getvalue())
+        sys.stdout.buffer.flush()
+    else:
+        out.write_bytes(sink.getvalue())
 
 
 def _arrow_table(result, limit: int) -> Table:
@@ -319,7 +468,11 @@ def _print_batch(settings: HubSettings, batch_id: str) -> None:
         ("rows suppressed for k", b.k_suppressed_rows),
         ("messages published", b.messages_published),
         ("started", b.started_at),
+        ("held by the quality gate", b.held_at),
+        ("released", f"{b.released_at} by {b.released_by}: {b.release_reason}" if b.released_at else None),
         ("registered", b.registered_at),
+        ("warnings", b.warnings),
+        ("data docs", b.data_docs),
         ("error", b.error),
     ):
         record.add_row(label, "" if value is None else str(value))

@@ -174,7 +174,11 @@ def extract(
             staging=ref.staging,
         )
         store.update_batch(
-            batch_id, department=source.department.name, full_refresh=since is None, watermark_from=since
+            batch_id,
+            department=source.department.name,
+            department_code=source.department.code,
+            full_refresh=since is None,
+            watermark_from=since,
         )
         with _failing_batch(store, ref):
             schema = batch_schema(contract.arrow_schema()).append(
@@ -203,42 +207,126 @@ def extract(
 
 
 def validate(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progress = _noop) -> BatchRef:
-    """Check every staged row against the contract's suite; failures go to quarantine."""
-    from quality.validate import Validator, find_duplicate_keys
+    """Check every staged row against the contract's suite and cross-dataset rules, then gate.
+
+    Failing rows go to quarantine with every rule they broke, and the batch's Data Docs are
+    written under ``<home>/datadocs`` (linked from the batch). A batch whose quarantined
+    share exceeds the contract's ``max_invalid_share`` is held (:class:`BatchHeldError`:
+    nothing registers, the watermark stays) until a steward releases it (:func:`release`);
+    otherwise its quarantined rows open correction requests to the source department.
+    """
+    from quality.corrections import STAGED_SCHEMA, Corrections, stage_rows
+    from quality.gate import held_error, judge
+    from quality.references import ReferenceCheck
+    from quality.validate import VALIDATION_CHUNK_ROWS, Validator, find_duplicate_keys
 
     settings = settings or get_settings()
     contract = load_contract(ref.dataset)
     store = _store(settings)
     batch = store.get_batch(ref.batch_id)
+    today = _today(settings)
     with _failing_batch(store, ref):
         store.clear_quarantine(ref.batch_id)  # a retried step starts clean
+        Corrections(store).clear_batch(ref.batch_id)
+        keyring = _keyring(settings)
         duplicates = find_duplicate_keys(str(ref.file("raw")), contract)
-        validator = Validator(contract, today=_today(settings))
+        validator = Validator(contract, today=today)
+        references = ReferenceCheck.of(contract, lambda: _tables(settings), keyring, today)
         raw = pq.ParquetFile(ref.file("raw"))
         writer = _StageWriter(ref.file("valid"), raw.schema_arrow)
+        requests = _StageWriter(ref.file(CORRECTIONS_STAGE), STAGED_SCHEMA)
         quarantined = seen = 0
         try:
-            for chunk in raw.iter_batches(batch_size=settings.connectors.chunk_rows):
+            for chunk in raw.iter_batches(batch_size=VALIDATION_CHUNK_ROWS):
+                table = pa.Table.from_batches([chunk])
                 result = validator.validate(
-                    pa.Table.from_batches([chunk]),
-                    duplicate_keys=duplicates,
-                    source=batch.source,
-                    batch_id=ref.batch_id,
+                    table, duplicate_keys=duplicates, source=batch.source, batch_id=ref.batch_id
                 )
+                if references is not None:
+                    result = references.apply(table, result)
                 writer.write(result.valid)
                 if result.quarantined.num_rows:
                     store.add_quarantine(ref.batch_id, result.quarantined, result.violations)
+                    requests.write(stage_rows(result.quarantined, result.violations, contract, keyring))
                 quarantined += result.quarantined.num_rows
                 seen += chunk.num_rows
                 progress("validate", seen)
         finally:
             writer.close()
+            requests.close()
         store.update_batch(
             ref.batch_id, status="validated", rows_valid=writer.rows, rows_quarantined=quarantined
         )
+        if references is not None and references.warnings:
+            store.add_warnings(ref.batch_id, references.warnings)
         store.check_accounting(ref.batch_id)
+        _data_docs(validator, ref, settings)
     log.info("batch %s: %d valid, %d quarantined", ref.batch_id, writer.rows, quarantined)
+    verdict = judge(seen, quarantined, contract.max_invalid_share, store.violations_summary(ref.batch_id))
+    if verdict.held:
+        error = held_error(
+            verdict,
+            batch_id=ref.batch_id,
+            dataset=ref.dataset,
+            source=batch.source,
+            watermark=batch.watermark_from,
+        )
+        store.hold_batch(ref.batch_id, str(error))
+        log.info("batch %s: held by the quality gate (%s)", ref.batch_id, verdict.figures())
+        raise error
+    _open_corrections(ref, settings)
     return ref
+
+
+def _data_docs(validator: Any, ref: BatchRef, settings: HubSettings) -> None:
+    """Render the batch's Data Docs and link them from the batch.
+
+    A report that cannot be written does not stop the data: the batch records why and goes on.
+    """
+    from quality.errors import DataDocsError
+
+    store = _store(settings)
+    try:
+        page = validator.build_data_docs(ref.batch_id, settings.home / "datadocs")
+    except DataDocsError as exc:
+        store.add_warnings(ref.batch_id, [f"Data Docs not written: {exc}"])
+        log.warning("batch %s: Data Docs not written: %s", ref.batch_id, exc)
+        return
+    store.update_batch(ref.batch_id, data_docs=str(page))
+
+
+CORRECTIONS_STAGE = "corrections"
+"""Staged file of a batch's quarantined rows as correction requests (see :func:`validate`)."""
+
+
+def _open_corrections(ref: BatchRef, settings: HubSettings) -> None:
+    """Open the correction requests validation staged, once the batch may go on."""
+    from catalog.sharing import today_cst
+    from quality.corrections import Corrections, due_date
+
+    path = ref.file(CORRECTIONS_STAGE)
+    store = _store(settings)
+    if not path.exists():
+        return
+    with _failing_batch(store, ref):
+        batch = store.get_batch(ref.batch_id)
+        contract = load_contract(ref.dataset)
+        due, warning = due_date(today_cst(), settings.quality.correction_days, settings.sharing.calendar_file)
+        opened = Corrections(store).open_from_quarantine(
+            batch,
+            _read_chunks(path, settings.connectors.chunk_rows),
+            due_on=due,
+            department_code=batch.department_code or contract.owner_department.code,
+        )
+        if warning:
+            store.add_warnings(ref.batch_id, [warning])
+    log.info(
+        "batch %s: %d correction requests opened (due %s), %d rows already had one",
+        ref.batch_id,
+        opened.opened,
+        opened.due_on,
+        opened.already_open,
+    )
 
 
 def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progress = _noop) -> BatchRef:
@@ -246,8 +334,11 @@ def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progre
 
     While an older token key is in its mapping period (after ``hub keys rotate --kind
     token``), the old -> new token pairs of this batch's identifiers are staged as well and
-    registered into ``shared.token_map``, so consumers' joins survive the rotation.
+    registered into ``shared.token_map``, so consumers' joins survive the rotation. The batch's
+    verification rows (keyed token and name digest, never a raw value; :mod:`catalog.verify`)
+    are staged from the raw values here, the one step that holds them.
     """
+    from catalog.verify import IndexStager
     from masking.apply import mask_table
     from masking.crypto import MAPPING_SCHEMA, token_mapping
     from schemas.contract import MaskRule
@@ -261,6 +352,9 @@ def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progre
         writer = _StageWriter(ref.file("masked"), contract.published_schema())
         mappings = _StageWriter(ref.file("token_map"), MAPPING_SCHEMA)
         opened = _StageWriter(ref.file("unconditional"), contract.published_schema(UNCONDITIONAL))
+        verification = IndexStager(
+            ref.folder, contract.name, keyring, mapping_days=settings.masking.token_mapping_days
+        )
         try:
             for chunk in _read_chunks(ref.file("valid"), settings.connectors.chunk_rows):
                 for name in tokenised:
@@ -282,11 +376,13 @@ def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progre
                             computed=made,
                         )
                     )
+                verification.add(chunk)
                 progress("mask", writer.rows)
         finally:
             writer.close()
             mappings.close()
             opened.close()
+            verification.close()
         store.update_batch(ref.batch_id, status="masked")
     return ref
 
@@ -315,7 +411,9 @@ def register(ref: BatchRef, *, settings: HubSettings | None = None) -> int:
         )
         if pairs is not None:
             tables.upsert_rows("token_map", pairs, keys=["old_token"], batch_id=ref.batch_id)
+        _register_verification(ref, contract, settings)
         anonymity = _share_unconditional_view(ref, contract, settings, pairs)
+        _close_corrections(ref, contract, settings, pairs)
         store.update_batch(
             ref.batch_id,
             status="registered",
@@ -327,6 +425,44 @@ def register(ref: BatchRef, *, settings: HubSettings | None = None) -> int:
     shutil.rmtree(ref.folder, ignore_errors=True)
     log.info("batch %s: registered as snapshot %s", ref.batch_id, snapshot_id)
     return int(snapshot_id)
+
+
+def _close_corrections(
+    ref: BatchRef, contract: Contract, settings: HubSettings, pairs: pa.Table | None
+) -> None:
+    """Close the open correction requests the batch's registered records answer.
+
+    After a token-key rotation, requests keyed by an old token first move to the new one.
+    """
+    from quality.corrections import Corrections
+
+    corrections = Corrections(_store(settings))
+    if pairs is not None:
+        moved = corrections.rekey(contract.name, pairs)
+        if moved:
+            log.info("batch %s: %d correction requests re-keyed to new tokens", ref.batch_id, moved)
+    columns = corrections.columns_to_close(contract.name, contract)
+    if not columns:
+        return
+    masked = pq.ParquetFile(ref.file("masked"))
+    chunks = masked.iter_batches(batch_size=settings.connectors.chunk_rows, columns=columns)
+    closed = corrections.close_corrected(contract.name, ref.batch_id, chunks, contract)
+    if closed:
+        log.info("batch %s: %d correction requests closed by corrected records", ref.batch_id, closed)
+
+
+def _register_verification(ref: BatchRef, contract: Contract, settings: HubSettings) -> None:
+    """Upsert the batch's verification rows (staged by ``mask``) into ``internal.<dataset>_verify``."""
+    from catalog.tables import SharedTables
+    from catalog.verify import INDEX_NAMESPACE, register_staged
+
+    assert settings.catalog.iceberg_url is not None and settings.catalog.warehouse is not None
+    internal = SharedTables(
+        settings.catalog.iceberg_url, settings.catalog.warehouse, namespace=INDEX_NAMESPACE
+    )
+    snapshot = register_staged(ref.folder, contract.name, internal, batch_id=ref.batch_id)
+    if snapshot is not None:
+        log.info("batch %s: verification index of %s at snapshot %s", ref.batch_id, contract.name, snapshot)
 
 
 UNCONDITIONAL = "unconditional"
@@ -402,49 +538,90 @@ def _commit_source(ref: BatchRef, state: str | None, settings: HubSettings) -> N
         connector.close()
 
 
+def _outbox(settings: HubSettings) -> Any:
+    from catalog.outbox import Outbox
+
+    return Outbox(
+        _store(settings),
+        _tables(settings),
+        bootstrap=settings.kafka.bootstrap_servers,
+        topic_prefix=settings.kafka.topic_prefix,
+        request_timeout_ms=settings.kafka.request_timeout_ms,
+    )
+
+
 def publish(batch_id: str, *, settings: HubSettings | None = None, progress: Progress = _noop) -> int:
-    """Send each registered row of the batch to the dataset's topic; returns messages sent."""
-    from catalog.publish import Publisher, ensure_topic, topic_name
+    """Queue a registered batch's deliveries (one per active grant on its dataset) in the
+    outbox and send them, each to its grant's topic; returns the messages sent for the batch.
+
+    The grants' queues are sent whole and in order, so a delivery left pending by an earlier
+    outage goes first. A broker outage leaves the deliveries pending and the batch
+    ``registered`` (`hub publish --pending` sends them later); the batch is ``published``
+    once nothing of it is pending. Publishing a published batch again sends nothing: a
+    replay is `hub publish --replay GRANT --from-snapshot ID`.
+    """
+    from catalog.models import BatchStatus
 
     settings = settings or get_settings()
     store = _store(settings)
     batch = store.get_batch(batch_id)
     if batch.snapshot_id is None:
         raise FatalError(f"batch {batch_id} is not registered (status {batch.status}): nothing to publish")
-    contract = load_contract(batch.dataset)
-    tables = _tables(settings)
-    topic = topic_name(settings.kafka.topic_prefix, batch.dataset)
-    bootstrap = settings.kafka.bootstrap_servers
     ref = BatchRef(batch_id, batch.source, batch.dataset, batch.staging_path or "")
-    # A failed delivery leaves the batch registered: publishing can simply be run again.
-    with _failing_batch(store, ref, status="registered"):
-        ensure_topic(
-            bootstrap, topic, request_timeout_ms=settings.kafka.request_timeout_ms, batch_id=batch_id
+    outbox = _outbox(settings)
+    # A failed delivery leaves the batch as it was (registered): publishing can simply be run again.
+    kept = "published" if batch.status is BatchStatus.PUBLISHED else "registered"
+    with _failing_batch(store, ref, status=kept):
+        # Earlier batches of the dataset still owed (run with --no-publish) are queued too, so
+        # each grant receives them first, in snapshot order.
+        outbox.queue_registered(batch.dataset)
+        outbox.queue_batch(batch_id)
+        report = outbox.send(
+            grants=outbox.grants_owed(batch_id), progress=lambda _grant, n: progress("publish", n)
         )
-        rows = tables.scan(batch.dataset, snapshot_id=batch.snapshot_id, batch_id=batch_id)
-        with Publisher(bootstrap, request_timeout_ms=settings.kafka.request_timeout_ms) as publisher:
-            sent = publisher.publish(
-                topic,
-                rows,
-                key_field=contract.published_keys[0],
-                headers=_headers(contract, batch_id, batch.snapshot_id),
-                batch_id=batch_id,
-                progress=lambda n: progress("publish", n),
-            )
-    store.update_batch(
-        batch_id, status="published", messages_published=sent, published_at=datetime.now(UTC), error=None
-    )
-    log.info("batch %s: published %d messages to %s", batch_id, sent, topic)
+        _raise_failed(report)
+    sent = report.messages(batch_id)
+    for grant in report.busy:
+        log.info("batch %s: grant %s's deliveries are being sent by another process", batch_id, grant)
+    log.info("batch %s: %d messages sent in %d deliveries", batch_id, sent, len(report.sent))
     return int(sent)
 
 
-def _headers(contract: Contract, batch_id: str, snapshot_id: int) -> dict[str, str]:
-    return {
-        "contract": contract.name,
-        "contract_version": contract.version,
-        "batch_id": batch_id,
-        "snapshot_id": str(snapshot_id),
-    }
+def publish_pending(*, settings: HubSettings | None = None, progress: Progress = _noop) -> Any:
+    """Send everything the outbox owes: batches still ``registered`` (after an outage or
+    ``--no-publish``) are queued first, new grants get their initial delivery, revoked and
+    expired grants' deliveries are cancelled. Returns the :class:`catalog.outbox.SendReport`."""
+    settings = settings or get_settings()
+    outbox = _outbox(settings)
+    outbox.queue_registered()
+    outbox.queue_initials()
+    report = outbox.send(progress=lambda _grant, n: progress("publish", n))
+    _raise_failed(report)
+    return report
+
+
+def replay(
+    grant_id: int,
+    from_snapshot: int,
+    *,
+    actor: str | None = None,
+    settings: HubSettings | None = None,
+    progress: Progress = _noop,
+) -> Any:
+    """Send a grant the rows of every batch registered since ``from_snapshot`` again, read
+    from the catalogue with the grant's columns; refused for a revoked or expired grant."""
+    settings = settings or get_settings()
+    outbox = _outbox(settings)
+    outbox.replay(grant_id, from_snapshot, actor=actor)
+    report = outbox.send(grants=[grant_id], progress=lambda _grant, n: progress("publish", n))
+    _raise_failed(report)
+    return report
+
+
+def _raise_failed(report: Any) -> None:
+    """Deliveries that failed for a reason a retry will not fix end the step with their reasons."""
+    if report.failed:
+        raise FatalError("; ".join(message for _delivery, message in report.failed))
 
 
 @contextmanager
@@ -482,6 +659,83 @@ def run(
     return RunResult(ref.batch_id, snapshot_id, messages)
 
 
+def release(
+    batch_id: str,
+    *,
+    steward: str | None,
+    reason: str,
+    settings: HubSettings | None = None,
+    publish_rows: bool = True,
+    progress: Progress = _noop,
+) -> RunResult:
+    """Let a batch the quality gate held go on, as a steward of its source department decides.
+
+    Records who released it, why and when on the batch (and in the access log), opens its
+    correction requests, then masks, registers (committing the source's watermark) and
+    publishes its staged rows with the same steps as :func:`run`. A released batch whose
+    continuation failed (a broker or database outage) is continued by releasing it again.
+    Refused: a batch that is not held, one a later registered batch of its source
+    superseded (it re-read the same rows), or one whose staged rows are gone.
+    """
+    from catalog.audit import record_access
+    from catalog.errors import ReleaseRefusedError
+    from catalog.models import BatchStatus
+    from catalog.sharing import require_steward
+
+    settings = settings or get_settings()
+    store = _store(settings)
+    batch = store.get_batch(batch_id)
+    # batches recorded before the source department's code was kept: the dataset's owner (一数一源)
+    department = batch.department_code or load_contract(batch.dataset).owner_department.code
+    name = require_steward(store, steward, department, action="batch.release", dataset=batch.dataset)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReleaseRefusedError(f"releasing batch {batch_id} needs a --reason (it is recorded)")
+    resuming = (
+        batch.released_at is not None
+        and batch.snapshot_id is None
+        and batch.status in (BatchStatus.VALIDATED, BatchStatus.MASKED, BatchStatus.FAILED)
+    )
+    if batch.status is not BatchStatus.HELD and not resuming:
+        hint = f"; publish it again with `hub publish {batch_id}`" if batch.snapshot_id is not None else ""
+        raise ReleaseRefusedError(
+            f"batch {batch_id} is {batch.status.value}, not held: only a batch the quality gate "
+            f"held can be released{hint}"
+        )
+    later = store.superseding_batch(batch_id)
+    if later is not None:
+        raise ReleaseRefusedError(
+            f"batch {batch_id} was superseded by batch {later.id} of source {batch.source} "
+            f"(registered {later.registered_at:%Y-%m-%d %H:%M} UTC), which read the same source rows "
+            "again: releasing it would put older records over newer ones; its quarantine stays"
+        )
+    ref = BatchRef(batch.id, batch.source, batch.dataset, batch.staging_path or "")
+    if not batch.staging_path or not ref.file("valid").exists():
+        raise ReleaseRefusedError(
+            f"the staged rows of batch {batch_id} are gone ({batch.staging_path or 'no staging'}): "
+            f"run the source again (`hub run {batch.source}`)"
+        )
+    if not resuming:
+        store.release_batch(batch_id, steward=name, reason=reason)
+    record_access(
+        store,
+        action="batch.release",
+        outcome="allowed",
+        actor=name,
+        department=department,
+        dataset=batch.dataset,
+        rows=batch.rows_valid,
+        reason=reason,
+        detail={"batch": batch_id, "resumed": resuming},
+    )
+    log.info("batch %s: released by %s (%s)", batch_id, name, reason)
+    _open_corrections(ref, settings)
+    mask(ref, settings=settings, progress=progress)
+    snapshot_id = register(ref, settings=settings)
+    messages = publish(batch_id, settings=settings, progress=progress) if publish_rows else None
+    return RunResult(batch_id, snapshot_id, messages)
+
+
 __all__ = [
     "BATCH_ID_COLUMN",
     "ROW_COLUMN",
@@ -490,7 +744,10 @@ __all__ = [
     "extract",
     "mask",
     "publish",
+    "publish_pending",
     "register",
+    "release",
+    "replay",
     "run",
     "validate",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 from datetime import date, timedelta
 from pathlib import Path
