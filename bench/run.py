@@ -6,13 +6,23 @@
 2. the SQL connector alone beside the same ``COPY``, and its peak memory at N and 5N rows
    (``bench/extract.py``);
 3. the HTTP and file connectors' peak memory at M and 5M rows (``bench/memory.py``);
-4. display masks and tokenisation beside their baselines (``bench/masking.py``).
+4. display masks and tokenisation beside their baselines (``bench/masking.py``);
+5. the population quality suite (Great Expectations included) beside reading the data and
+   the same checks as a plain pyarrow pass, and the vectorised identity-number check beside
+   a python-stdnum loop (``bench/quality.py``);
+6. consumer gateway queries beside the same queries on a plain DuckDB connection over the
+   same snapshot (``bench/gateway.py``);
+7. access-log appends (hash chain, MAC, chain lock) beside plain inserts, on SQLite and
+   PostgreSQL (``bench/audit.py``);
+8. ``POST /v1/verify`` latency at a fixed request rate against ``hub serve`` over a large
+   population index, beside its baseline (``bench/verify.py``).
 
 Results are printed and written under ``bench/results/``.
 
     make bench                      # 1,000,000 rows
     BENCH_ROWS=200000 BENCH_MEMORY_ROWS=50000 make bench    # quicker
     BENCH_SECTIONS=pipeline,masking make bench              # some sections only
+    BENCH_SECTIONS=quality make bench                       # needs no database server
 """
 
 from __future__ import annotations
@@ -114,7 +124,14 @@ def _pipeline(rows: int, out: Path) -> None:
         )
         hub = str(Path(sys.executable).with_name("hub"))
         # Each run starts from an empty hub home, so both are a first, full load of the source
-        # (a second run in the same home would be incremental and read nothing new).
+        # (a second run in the same home would be incremental and read nothing new). The first
+        # home has a subscriber holding a grant on population, so publishing has a topic to fill.
+        subscribe = (
+            "from rich.console import Console; from hub.demo import _subscribe; "
+            "from hub.settings import get_settings; s = get_settings(); s.ensure_home(); "
+            "_subscribe(s, console=Console())"
+        )
+        _child([sys.executable, "-c", subscribe], {**env, "HUB_HOME": str(work / "hub-1")})
         run_s, run_peak, _ = _child([hub, "run", "population"], {**env, "HUB_HOME": str(work / "hub-1")})
         noc_s, noc_peak, _ = _child(
             [hub, "run", "population", "--no-publish"], {**env, "HUB_HOME": str(work / "hub-2")}
@@ -148,12 +165,44 @@ def _pipeline(rows: int, out: Path) -> None:
     console.print(f"written {path}")
 
 
+SECTIONS = ("pipeline", "extraction", "memory", "masking", "quality", "gateway", "audit", "verify")
+
+
+def _generic(name: str, title: str, results: list[dict[str, object]], out: Path) -> None:
+    """Print a section's result rows as they come (each names its baseline) and keep them."""
+    table = Table(title=title)
+    columns = list(dict.fromkeys(k for r in results for k in r))
+    for col in columns:
+        table.add_column(
+            col, justify="left" if col in ("what", "baseline", "target", "database") else "right"
+        )
+    for r in results:
+        cells = []
+        for col in columns:
+            value = r.get(col, "")
+            cells.append(
+                f"{value:,.2f}"
+                if isinstance(value, float)
+                else f"{value:,}"
+                if isinstance(value, int) and not isinstance(value, bool)
+                else str(value)
+            )
+        table.add_row(*cells)
+    console.print(table)
+    (out / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
+        json.dumps(results, indent=2, default=str)
+    )
+
+
 def main() -> None:
     """Run the sections named in BENCH_SECTIONS (default: all of them)."""
     rows = int(os.environ.get("BENCH_ROWS", "1000000"))
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    wanted = os.environ.get("BENCH_SECTIONS", "pipeline,extraction,memory,masking").split(",")
+    wanted = os.environ.get("BENCH_SECTIONS", ",".join(SECTIONS)).split(",")
+    unknown = sorted(set(wanted) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"unknown BENCH_SECTIONS {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
     if "pipeline" in wanted:
         _pipeline(rows, out)
     if "extraction" in wanted:
@@ -162,6 +211,27 @@ def main() -> None:
         _memory(out)
     if "masking" in wanted:
         _masking(out)
+    if "quality" in wanted:
+        _quality(rows, out)
+    if "gateway" in wanted:
+        from bench import gateway
+
+        console.print(
+            f"gateway: consumer queries over {rows:,} rows beside plain DuckDB on the same snapshot ..."
+        )
+        _generic("gateway", "consumer gateway beside plain DuckDB (ms, best of 5)", gateway.run(rows), out)
+    if "audit" in wanted:
+        from bench import audit
+
+        entries = int(os.environ.get("BENCH_AUDIT_ENTRIES", str(audit.DEFAULT_ENTRIES)))
+        console.print(
+            f"audit: {entries:,} access-log appends on SQLite and PostgreSQL beside plain inserts ..."
+        )
+        _generic("audit", "access-log appends beside plain inserts", audit.run(entries), out)
+    if "verify" in wanted:
+        from bench import verify
+
+        _generic("verify", "POST /v1/verify under load beside its baseline", verify.run(), out)
 
 
 def _extraction(rows: int, out: Path) -> None:
@@ -236,6 +306,43 @@ def _masking(out: Path) -> None:
         )
     console.print(table)
     (out / f"masking-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
+        json.dumps(results, indent=2, default=str)
+    )
+
+
+def _quality(rows: int, out: Path) -> None:
+    """The population suite (GE included) and the identity-number check beside their baselines."""
+    from bench import quality
+
+    console.print(f"quality: the population suite over {rows:,} rows, and identity numbers beside stdnum ...")
+    results = quality.run(rows)
+    table = Table(title=f"quality gate, {rows:,} population rows")
+    for col in ("what", "rows", "seconds", "rows/s", "CPU rows/s", "target"):
+        table.add_column(col, justify="left" if col in ("what", "target") else "right")
+    for r in results:
+        met = "" if r.get("met") is None else (" met" if r["met"] else " MISSED")
+        cpu = r.get("cpu_rows_per_s")
+        table.add_row(
+            str(r["what"]),
+            f"{r['rows']:,}",
+            f"{r['seconds']:.2f}",
+            f"{r['rows_per_s']:,.0f}",
+            f"{cpu:,.0f}" if cpu else "",
+            f"{r.get('target', '')}{met}",
+        )
+        if "ratio" in r:
+            table.add_row(
+                "  baseline: stdnum.cn.ric.is_valid in a Python loop",
+                f"{r['rows']:,}",
+                f"{r['baseline_seconds']:.2f}",
+                f"{r['baseline_rows_per_s']:,.0f}",
+                "",
+                f"ratio {r['ratio']:.0f}x",
+            )
+        if r.get("data_docs_seconds") is not None:
+            table.add_row("  then the batch's Data Docs", "", f"{r['data_docs_seconds']:.2f}", "", "", "")
+    console.print(table)
+    (out / f"quality-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
         json.dumps(results, indent=2, default=str)
     )
 

@@ -5,7 +5,8 @@ world behind three simulated department systems (population registry and
 market-regulation register in SQLite, a certificate issuing system's HTTP API, and a GBK
 CSV file drop) -> one DAG per source run by real Airflow (``airflow dags test``) -> each
 batch's catalogue record, DuckDB queries over the shared tables (tokens join datasets
-without raw identity numbers), and the messages a Kafka consumer reads back per batch.
+without raw identity numbers), and the messages a Kafka consumer reads back from the
+topics of a subscriber system's grants, per batch.
 
 Running it again is safe and shows incremental loading: the systems receive a further
 day of changes (new, updated and deregistered records) and each source reads only those.
@@ -34,6 +35,11 @@ DAG_TASKS = ("extract", "validate", "mask", "register", "publish")
 SEED = 20261121
 API_SHARE = 0.7
 """Share of certificates the issuing system serves by API; the rest arrive as a file drop."""
+STEWARD = "demo.steward"
+PURPOSE = "社会保险待遇资格认证 / social insurance eligibility"
+SUBSCRIBER = ("111000000000130127", "人力资源和社会保障厅", "shebao-core", "社会保险核心业务系统")
+"""The consumer department and system whose grants (one per dataset) receive the batches."""
+DATASETS = ("population", "legal_entity", "certificate")
 
 QUERIES = {
     "people by gender": (
@@ -76,6 +82,7 @@ def run_demo(settings: HubSettings, *, rows: int, console: Console, progress: Ca
 
     from hub.pipeline import _store
 
+    _subscribe(settings, console=console)
     day = 1 + sum(1 for b in _store(settings).list_batches(dataset="population", limit=1000) if b.snapshot_id)
     with _departments(settings, rows=rows, day=day, console=console, progress=progress):
         batches = _run_dags(settings, console=console, progress=progress)
@@ -83,6 +90,55 @@ def run_demo(settings: HubSettings, *, rows: int, console: Console, progress: Ca
     console.print(
         "The broker keeps running (`hub broker stop`); `hub query`, `hub batches list` and "
         "`hub sources` look further. Run `make demo` again for the next day's changes."
+    )
+
+
+def _subscribe(settings: HubSettings, *, console: Console) -> None:
+    """A social-security system granted every dataset (once; later runs reuse the grants), so
+    each batch is delivered to its grants' topics."""
+    from catalog.sharing import (
+        active_grant,
+        add_department,
+        add_owner_departments,
+        add_person,
+        add_system,
+        approve_request,
+        list_departments,
+        list_people,
+        list_systems,
+        submit_request,
+    )
+    from hub.pipeline import _store
+    from schemas import load_contract
+
+    store = _store(settings)
+    code, department, system, name = SUBSCRIBER
+    if STEWARD not in {person.name for person, _ in list_people(store)}:
+        add_person(store, STEWARD, roles=["steward"], hub_wide=True, actor=STEWARD)
+    add_owner_departments(store, [load_contract(d) for d in DATASETS], actor=STEWARD)
+    if code not in {d.code for d in list_departments(store)}:
+        add_department(store, code, department, actor=STEWARD)
+    if system not in {s.id for s in list_systems(store)}:
+        add_system(store, system, name, code, actor=STEWARD)  # its credential is not needed here
+    grants = []
+    for dataset in DATASETS:
+        grant = active_grant(store, system, dataset)
+        if grant is None:
+            request, grant = submit_request(
+                store, dataset, system=system, purpose=PURPOSE,
+                actor=STEWARD,
+            )  # fmt: skip
+            grant = grant or approve_request(store, request.id, actor=STEWARD)
+        grants.append(f"{dataset} grant {grant.id}")
+    console.print(f"      subscriber {system} ({department}): {', '.join(grants)}")
+    from catalog.catalogue import Catalogue
+    from hub.pipeline import _tables
+
+    catalogue = Catalogue(store, tables=_tables(settings))
+    published = [catalogue.publish(dataset, by=STEWARD, note="demo") for dataset in DATASETS]
+    console.print(
+        "      catalogue entries published: "
+        + ", ".join(f"{e.content.resource_code} {e.content.resource_name}" for e in published)
     )
 
 
@@ -221,8 +277,28 @@ def _run_dags(settings: HubSettings, *, console: Console, progress: Callable[[],
     return batches
 
 
+def _read_back(settings: HubSettings, batch: Any) -> int:
+    """Messages a Kafka consumer finds on the grants' topics for the batch's deliveries."""
+    from catalog.outbox import DeliveryKind, DeliveryStatus, list_deliveries
+    from catalog.publish import count_messages
+    from hub.pipeline import _store
+
+    read = 0
+    for delivery in list_deliveries(
+        _store(settings), batch_id=batch.id, status=DeliveryStatus.SENT, limit=None
+    ):
+        if delivery.kind is DeliveryKind.REPLAY:
+            continue
+        read += count_messages(
+            settings.kafka.bootstrap_servers,
+            delivery.topic,
+            expected=delivery.messages,
+            headers={"grant_id": str(delivery.grant_id), "snapshot_id": str(delivery.snapshot_id)},
+        )
+    return read
+
+
 def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -> None:
-    from catalog.publish import count_messages, topic_name
     from catalog.query import QueryEngine
     from hub.cli import _arrow_table
     from hub.pipeline import _store, _tables
@@ -231,12 +307,7 @@ def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -
     store = _store(settings)
     table = Table("source", "rows in", "valid", "quarantined", "in = valid + q", "published", "read back")
     for source, batch in batches.items():
-        read = count_messages(
-            settings.kafka.bootstrap_servers,
-            topic_name(settings.kafka.topic_prefix, batch.dataset),
-            expected=batch.messages_published,
-            batch_id=batch.id,
-        )
+        read = _read_back(settings, batch)
         if read != batch.messages_published:
             raise FatalError(
                 f"read back {read} messages of batch {batch.id} but {batch.messages_published} were published"
@@ -260,10 +331,17 @@ def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -
             rules.add_row(source, rule, field, str(count))
     if rules.row_count:
         console.print(rules)
-    engine = QueryEngine(_tables(settings))
+    from catalog.access import QueryRequest, run_query
+    from catalog.gateway import Gateway
+    from catalog.identities import live_system
+
+    gateway = Gateway(QueryEngine(_tables(settings)))
+    subscriber = live_system(store, SUBSCRIBER[2])
     for title, sql in QUERIES.items():
-        console.print(f"DuckDB, {title}:\n  {sql}")
-        console.print(_arrow_table(engine.run(sql), 10))
+        request = QueryRequest(system=subscriber, sql=sql, purpose=PURPOSE, client="hub demo")
+        result, entry = run_query(store, gateway, request)
+        console.print(f"DuckDB as {subscriber.id}, {title} (access-log entry {entry}):\n  {sql}")
+        console.print(_arrow_table(result.table, 10))
     population = batches["population"]
     if population.k_anonymity is not None:
         console.print(
@@ -279,4 +357,18 @@ def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -
         )
     console.print(
         "Leak scan of every shared table, view and topic: no raw identifiers, mobiles or names found"
+    )
+    from catalog.audit import AccessLog
+
+    log = AccessLog(store)
+    verified = log.verify()
+    if not verified.ok:
+        raise FatalError(f"the access log does not verify: {verified}")
+    actions: dict[str, int] = {}
+    for logged in log.entries():
+        key = f"{logged['action']} ({logged['outcome']})"
+        actions[key] = actions.get(key, 0) + 1
+    console.print(
+        f"Access log: {sum(actions.values())} entries, hash chain and signed checkpoints verify; "
+        + ", ".join(f"{n} {a}" for a, n in sorted(actions.items()))
     )
