@@ -363,7 +363,7 @@ def query(
 
     settings = _settings()
     store = _store(settings)
-    defaults = Limits()
+    defaults = Limits(seconds=settings.api.query_seconds, rows=settings.api.query_max_rows)
     limits = Limits(
         seconds=timeout if timeout is not None else defaults.seconds,
         rows=max_rows if max_rows is not None else defaults.rows,
