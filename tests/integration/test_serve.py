@@ -91,7 +91,7 @@ def served(hub_home: Path) -> Iterator[dict[str, Any]]:
         columns=["person_token", "name", "birth_year"],
         actor="zhang.clerk",
     )
-    approve_request(store, request.id, actor="li.police")
+    grant = approve_request(store, request.id, actor="li.police")
     port = free_port()
     log = hub_home / "serve.log"
     with log.open("w") as sink:
@@ -119,6 +119,7 @@ def served(hub_home: Path) -> Iterator[dict[str, Any]]:
             "store": store,
             "person": _registered_person(settings),
             "snapshot": result.snapshot_id,
+            "grant": grant.id,
             "process": process,
             "log": log,
         }
@@ -132,8 +133,13 @@ def served(hub_home: Path) -> Iterator[dict[str, Any]]:
                 process.wait()
 
 
-def test_a_department_system_verifies_and_queries_over_http(served: dict[str, Any]) -> None:
-    from catalog.audit import AccessLog
+def test_a_department_system_verifies_and_queries_over_http(
+    served: dict[str, Any], broker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog.audit import AccessLog, Filters
+    from catalog.publish import grant_topic, read_messages
+    from hub import pipeline
+    from hub.settings import get_settings
 
     base, store = served["base"], served["store"]
     id_number, name, person_token = served["person"]
@@ -180,6 +186,24 @@ def test_a_department_system_verifies_and_queries_over_http(served: dict[str, An
     logged = json.dumps(entries, ensure_ascii=False, default=str)
     assert id_number not in logged and name not in logged
     assert served["credentials"]["shebao-core"] not in logged
+    assert AccessLog(store).verify().ok
+
+    # the same system subscribes: its grant's topic carries only the granted columns
+    monkeypatch.setenv("HUB_KAFKA__BOOTSTRAP_SERVERS", broker)
+    get_settings.cache_clear()
+    settings = get_settings()
+    sent = pipeline.publish_pending(settings=settings)
+    assert sent.messages() > 0
+    topic = grant_topic(settings.kafka.topic_prefix, served["grant"])
+    messages = read_messages(broker, topic, 5)
+    assert messages and all(set(value) == {"person_token", "name", "birth_year"} for _, value, _ in messages)
+    assert all(h["grant_id"] == str(served["grant"]) for _, _, h in messages)
+
+    # the auditor's report lists each of those actions for the system; the log verifies
+    report = AccessLog(store).report(Filters(system="shebao-core"))
+    actions = {t.name: t for t in report.by_action}
+    assert {"query", "verify", "delivery"} <= set(actions)
+    assert actions["query"].denied == 1 and actions["delivery"].rows == sent.messages()
     assert AccessLog(store).verify().ok
 
     served["process"].send_signal(signal.SIGTERM)
