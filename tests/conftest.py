@@ -7,6 +7,7 @@ and a throw-away metadata database are set here, before any test module imports 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -67,6 +68,9 @@ def hub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "hub"
     monkeypatch.setenv("HUB_HOME", str(home))
     monkeypatch.setenv("HUB_MASKING__KEYRING_PATH", str(tmp_path / "keys" / "keyring.json"))
+    # One broker serves a whole test session while grant numbers restart in every hub home:
+    # each home writes topics of its own.
+    monkeypatch.setenv("HUB_KAFKA__TOPIC_PREFIX", f"hub.{secrets.token_hex(4)}.")
     monkeypatch.delenv("HUB_SETTINGS_FILE", raising=False)
     get_settings.cache_clear()
     yield home

@@ -15,13 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.hub.conftest import run_hub
 from tests.hub.test_cli import HUB, _assert_clean_error
 
 AUDITOR = "审计员"
 
 
 def hub(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HUB, *args], env=env, capture_output=True, text=True, timeout=180)
+    return run_hub(*args, env=env)
 
 
 def ok(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

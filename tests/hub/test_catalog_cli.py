@@ -16,11 +16,13 @@ import pytest
 import rdflib
 from rdflib import namespace as ns
 
+from tests.hub.conftest import run_hub
+
 HUB = str(Path(sys.executable).with_name("hub"))
 
 
 def hub(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HUB, *args], env=env, capture_output=True, text=True, timeout=120)
+    return run_hub(*args, env=env)
 
 
 def ok(*args: str, env: dict[str, str]) -> str:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.hub.conftest import run_hub
+
 HUB = str(Path(sys.executable).with_name("hub"))
 POLICE = "11100000000013338W"
 SOCIAL = "111000000000130127"
@@ -22,7 +24,7 @@ class Hub:
         self.env = env
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([HUB, *args], env=self.env, capture_output=True, text=True, timeout=180)
+        return run_hub(*args, env=self.env)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -105,6 +106,8 @@ def hub(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         patch.setenv("HUB_HOME", str(root / "home"))
         patch.setenv("HUB_MASKING__KEYRING_PATH", str(root / "keys" / "keyring.json"))
         patch.setenv("HUB_KAFKA__BOOTSTRAP_SERVERS", broker)
+        # the broker outlives this hub, and grant numbers restart in every hub: topics of their own
+        patch.setenv("HUB_KAFKA__TOPIC_PREFIX", f"hub.{secrets.token_hex(4)}.")
         get_settings.cache_clear()
         settings = get_settings()
         settings.ensure_home()
@@ -329,7 +332,10 @@ def test_publish_and_deliveries_commands(hub: Hub) -> None:
 
     schema = run("deliveries", "schema", str(hub.grants["keyless"]), "--json")
     described = json.loads(schema.stdout)
-    assert described["topic"] == f"hub.grant.{hub.grants['keyless']}" and described["key"] == "derived"
+    from catalog.publish import grant_topic
+
+    expected_topic = grant_topic(hub.settings.kafka.topic_prefix, hub.grants["keyless"])
+    assert described["topic"] == expected_topic and described["key"] == "derived"
     assert list(described["value_schema"]["properties"]) == ["name", "gender", "division_code"]
     listed = run("deliveries", "list", "--grant", str(hub.grants["keyed"]))
     assert listed.returncode == 0 and hub.first.id in listed.stdout and "initial" in listed.stdout
