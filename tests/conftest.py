@@ -18,6 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 _AIRFLOW_TMP = Path(tempfile.mkdtemp(prefix="hub-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(ROOT)
+# Rich fixes a console's width when it is made (at import): wide enough for the tables the
+# command tests read, whatever terminal (or none, as in a pytest-xdist worker) runs them.
+os.environ["COLUMNS"] = "250"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_TMP / 'airflow.db'}"
 os.environ["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(_AIRFLOW_TMP / "logs")
 
