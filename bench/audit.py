@@ -149,6 +149,7 @@ def _database(url: str, schema: str | None, entries: int, label: str) -> list[di
             thread.start()
         for thread in threads:
             thread.join()
+        appender.close()
         results.append(
             _one(
                 f"{label}: GroupAppender, {THREADS} threads",

@@ -6,7 +6,7 @@ comparison, revoked systems refused) and a success is reused for ``api.auth_cach
 (5 s), so a revoked system or a rotated credential is refused at most that long after the
 change. Every call, allowed or refused (unauthenticated, rate-limited, invalid, outside the
 grant), appends one access-log entry with the client address before it is answered; the
-server's threads share one :class:`WriterAppender` (group commit), and the credential is
+server's threads share one :class:`~catalog.audit.GroupAppender` (group commit), and the credential is
 never logged. Errors are ``application/problem+json`` (RFC 9457) with ``type``, ``title``,
 ``status``, ``detail``, ``instance`` and, when the refusal is on record, ``access_log_entry``.
 
@@ -30,7 +30,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -50,7 +49,7 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.audit import AccessLog, GroupAppender, _fields, _with_defaults, load_keys
+from catalog.audit import AccessLog, GroupAppender, load_keys
 from catalog.errors import (
     DatasetNotFoundError,
     QueryDeniedError,
@@ -355,60 +354,6 @@ class _FieldGrant:
 # -- the service ---------------------------------------------------------------------------------
 
 
-class WriterAppender(GroupAppender):
-    """A :class:`~catalog.audit.GroupAppender` whose transactions one dedicated thread writes.
-
-    In the base class the request thread that finds no write in progress goes on writing
-    every entry handed in until none is left, so under sustained load one request can spend
-    seconds committing other requests' entries. Here request threads only hand in their entry
-    and wait for its commit, so each waits for at most the transaction in progress and the one
-    holding its entry; entries handed in meanwhile still share one transaction.
-    """
-
-    def __init__(self, log: AccessLog, *, max_batch: int = 500) -> None:
-        super().__init__(log, max_batch=max_batch)
-        self._wake = threading.Condition(self._lock)
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="hub-access-log", daemon=True)
-        self._thread.start()
-
-    def append(self, **entry: Any) -> int:
-        """Append one entry (the keyword arguments of ``record_access``); its number, once committed."""
-        fields = _fields(**_with_defaults(entry))
-        future: Future[int] = Future()
-        with self._wake:
-            if self._closed:
-                raise RuntimeError("the access-log writer is closed")
-            self._pending.append((fields, future))
-            self._wake.notify()
-        return future.result()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._pending and not self._closed:
-                    self._wake.wait()
-                if not self._pending:
-                    return
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
-            try:
-                numbers = self._log.append_fields([fields for fields, _ in batch])
-            except BaseException as exc:
-                for _, future in batch:
-                    future.set_exception(exc)
-            else:
-                for (_, future), number in zip(batch, numbers, strict=True):
-                    future.set_result(number)
-
-    def close(self) -> None:
-        """Write what is pending, then stop the writer."""
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        self._thread.join(timeout=60)
-
-
 class _ServerLog(AccessLog):
     """The access log with the keys of the server's keyring (re-read when the file changes)."""
 
@@ -442,7 +387,7 @@ class Service:
         keyring_path = settings.masking.keyring_path
         load_keys(keyring_path)  # fail at start-up when the keyring or master key is missing
         self.store = MetadataStore(settings.catalog.metadata_url)
-        self.log = WriterAppender(
+        self.log = GroupAppender(
             _ServerLog(
                 self.store,
                 keyring_path,

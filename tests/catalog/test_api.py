@@ -782,8 +782,7 @@ def test_the_server_refuses_to_start_without_a_keyring(hub: Hub, tmp_path: Path)
 def test_the_writer_appender_commits_every_entry_once_in_order_of_hand_in(tmp_path: Path) -> None:
     import threading
 
-    from catalog.api import WriterAppender
-    from catalog.audit import AccessLog, load_keys
+    from catalog.audit import AccessLog, GroupAppender, load_keys
     from masking.keys import Keyring
 
     keyring_path = tmp_path / "keys" / "keyring.json"
@@ -791,7 +790,7 @@ def test_the_writer_appender_commits_every_entry_once_in_order_of_hand_in(tmp_pa
     store = MetadataStore(f"sqlite:///{tmp_path / 'log.db'}")
     try:
         log = AccessLog(store, keys=load_keys(keyring_path), checkpoint_every=50, retention_days=180)
-        appender = WriterAppender(log)
+        appender = GroupAppender(log)
         numbers: list[int] = []
         lock = threading.Lock()
 
