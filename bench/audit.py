@@ -6,7 +6,7 @@ For SQLite (a file in a temporary folder) and PostgreSQL (a throw-away schema), 
 * the baseline: the same row inserted into an unchained table of the same columns, one
   transaction per row (the floor of any durable log);
 * ``record_access`` from several processes at once (the chain stays gapless and linear);
-* a :class:`catalog.audit.GroupAppender` shared by many threads of one process (a server);
+* a :class:`catalog.audit.log.GroupAppender` shared by many threads of one process (a server);
 * ``AccessLog.append_many`` in batches of 100 (deliveries);
 * ``AccessLog.verify`` over everything appended (entries checked per second).
 
@@ -51,8 +51,8 @@ _ENTRY: dict[str, Any] = {
 
 _WRITER = """
 import sys, time
-from catalog.audit import record_access
-from catalog.store import MetadataStore
+from catalog.audit.log import record_access
+from catalog.metadata.store import MetadataStore
 store = MetadataStore(sys.argv[1], schema=sys.argv[3] or None)
 record_access(store, action="query", outcome="allowed", system="writer", purpose="warm")
 start = time.time()
@@ -87,8 +87,8 @@ def _one(label: str, n: int, seconds: float, baseline: float | None = None) -> d
 def _database(url: str, schema: str | None, entries: int, label: str) -> list[dict[str, Any]]:
     import json
 
-    from catalog.audit import AccessLog, GroupAppender, record_access
-    from catalog.store import MetadataStore
+    from catalog.audit.log import AccessLog, GroupAppender, record_access
+    from catalog.metadata.store import MetadataStore
 
     store = MetadataStore(url, schema=schema)
     results: list[dict[str, Any]] = []

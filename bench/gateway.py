@@ -75,9 +75,9 @@ def _best(fn: Callable[[], Any], repeat: int = 5) -> float:
 
 
 def run(rows: int) -> list[dict[str, Any]]:
-    from catalog.gateway import Gateway
-    from catalog.query import QueryEngine
-    from catalog.tables import SharedTables
+    from catalog.access.gateway import Gateway
+    from catalog.tables.iceberg import SharedTables
+    from catalog.tables.query import QueryEngine
     from schemas.contract import load_contract
 
     with tempfile.TemporaryDirectory(prefix="hub-bench-gateway-") as tmp:

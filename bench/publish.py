@@ -7,7 +7,7 @@ each figure the best of ``BENCH_REPEAT`` runs:
 * every column with the three batch headers: what the dataset-wide topic carried before
   deliveries went per grant (the baseline for the encoder and send path);
 * a grant's delivery: its columns (``person_token, name, birth_year``) with the five
-  delivery headers, the batch id taken from each row (as ``catalog.outbox`` sends them).
+  delivery headers, the batch id taken from each row (as ``catalog.deliveries.outbox`` sends them).
 
     .venv/bin/python bench/publish.py               # 200,000 rows
     BENCH_ROWS=50000 .venv/bin/python bench/publish.py
@@ -64,7 +64,7 @@ def rows(count: int) -> pa.Table:
 
 
 def _send(bootstrap: str, topic: str, table: pa.Table, *, grant: bool) -> float:
-    from catalog.publish import Publisher, batch_headers, ensure_topic
+    from catalog.deliveries.publish import Publisher, batch_headers, ensure_topic
 
     ensure_topic(bootstrap, topic)
     headers = batch_headers("population", "1.0.0", "population-20240601T083015-0001")
@@ -87,7 +87,7 @@ def _send(bootstrap: str, topic: str, table: pa.Table, *, grant: bool) -> float:
 
 
 def main() -> None:
-    from catalog.broker import EmbeddedBroker
+    from catalog.deliveries.broker import EmbeddedBroker
 
     count = int(os.environ.get("BENCH_ROWS", "200000"))
     repeat = int(os.environ.get("BENCH_REPEAT", "2"))

@@ -92,7 +92,7 @@ def free_port() -> int:
 
 def _pipeline(rows: int, out: Path) -> None:
     """``hub run population`` from PostgreSQL, with and without publishing, beside COPY."""
-    from catalog.broker import EmbeddedBroker
+    from catalog.deliveries.broker import EmbeddedBroker
     from connectors.simulator.population import fill
     from masking.keys import Keyring
     from schemas import load_contract

@@ -2,7 +2,7 @@
 
 Target (consumer-access issue): p99 at most 200 ms at 200 requests/s against a 10M-row
 population index on this machine. The index is built directly from synthetic identity
-numbers and names with the pipeline's own index builder (:func:`catalog.verify.index_rows`)
+numbers and names with the pipeline's own index builder (:func:`catalog.access.verification.index_rows`)
 and written to the internal Iceberg table the server loads; a system is registered and its
 credential used for every request. The load generator is open-loop (asyncio streams):
 request ``i`` is due at ``start + i / rate`` whatever happened to the earlier ones, and its
@@ -97,8 +97,8 @@ def name_of(i: np.ndarray) -> pa.Array:
 
 def build_index(settings: Any, rows: int) -> tuple[float, int]:
     """Write a ``rows``-row population index; returns (seconds, snapshot id)."""
-    from catalog.tables import SharedTables
-    from catalog.verify import INDEX_NAMESPACE, index_name, index_rows
+    from catalog.access.verification import INDEX_NAMESPACE, index_name, index_rows
+    from catalog.tables.iceberg import SharedTables
     from masking.keys import Keyring
 
     started = time.perf_counter()
@@ -123,8 +123,8 @@ def build_index(settings: Any, rows: int) -> tuple[float, int]:
 
 
 def _register_system(settings: Any) -> str:
-    from catalog.sharing import add_department, add_person, add_system
-    from catalog.store import MetadataStore
+    from catalog.metadata.store import MetadataStore
+    from catalog.sharing.grants import add_department, add_person, add_system
 
     store = MetadataStore(settings.catalog.metadata_url)
     try:
@@ -268,8 +268,8 @@ def _rss_mib(pid: int) -> float:
 
 
 def _lookup_baseline(settings: Any, rows: int, asked: list[tuple[dict[str, str], bool]]) -> dict[str, Any]:
-    from catalog.tables import SharedTables
-    from catalog.verify import INDEX_NAMESPACE, load_index
+    from catalog.access.verification import INDEX_NAMESPACE, load_index
+    from catalog.tables.iceberg import SharedTables
     from masking.keys import Keyring
 
     keyring = Keyring.load(settings.masking.keyring_path)

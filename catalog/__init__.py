@@ -1,6 +1,6 @@
 """The catalogue stage: hub metadata, shared Iceberg tables, DuckDB queries, deliveries.
 
-Modules are imported where they are used (``catalog.store``, ``catalog.tables``,
-``catalog.query``, ``catalog.publish``) so that importing the package stays cheap for
+Modules are imported where they are used (``catalog.metadata.store``, ``catalog.tables.iceberg``,
+``catalog.tables.query``, ``catalog.deliveries.publish``) so that importing the package stays cheap for
 DAG parsing and the command line.
 """

@@ -1,13 +1,13 @@
 """Errors of the catalogue: metadata store, shared tables and queries.
 
-Each one sits on the :mod:`hub.errors` branch that tells the caller what to do:
+Each one sits on the :mod:`schemas.errors` branch that tells the caller what to do:
 an unreachable database is transient (retry), a wrong schema is a contract problem,
 broken accounting is a quality failure, a missing batch or table is fatal.
 """
 
 from __future__ import annotations
 
-from hub.errors import (
+from schemas.errors import (
     AccessDeniedError,
     ConfigurationError,
     ContractError,

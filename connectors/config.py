@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hub.errors import ConfigurationError
+from schemas.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from schemas.contract import Contract
@@ -214,7 +214,7 @@ def load_source_file(path: Path, *, check_contract: bool = True) -> SourceConfig
 
 
 def _contract_problems(source: SourceConfig) -> list[str]:
-    from hub.errors import ContractError
+    from schemas.errors import ContractError
 
     try:
         contract = source.contract

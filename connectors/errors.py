@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hub.errors import ConfigurationError, ContractError, FatalError, TransientError, redact_url
+from schemas.errors import ConfigurationError, ContractError, FatalError, TransientError, redact_url
 
 
 class SourceConfigError(ConfigurationError):

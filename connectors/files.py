@@ -57,7 +57,7 @@ from connectors.base import field_columns
 from connectors.config import FileConnectorConfig, SourceConfig, expand
 from connectors.convert import to_batch
 from connectors.errors import SourceConfigError, SourceSchemaError, SourceUnreachableError
-from hub.errors import ContractError, TransientError
+from schemas.errors import ContractError, TransientError
 
 if TYPE_CHECKING:
     from schemas.contract import Contract

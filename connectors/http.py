@@ -39,7 +39,7 @@ from connectors.base import field_columns
 from connectors.config import HttpConnectorConfig, SourceConfig, resolve_url
 from connectors.convert import to_batch
 from connectors.errors import SourceConfigError, SourceSchemaError, SourceUnreachableError
-from hub.errors import AccessDeniedError, ConfigurationError, ContractError, FatalError, redact_url
+from schemas.errors import AccessDeniedError, ConfigurationError, ContractError, FatalError, redact_url
 
 if TYPE_CHECKING:
     from schemas.contract import Contract

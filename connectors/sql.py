@@ -39,8 +39,8 @@ from connectors.errors import (
     SourceSchemaError,
     SourceUnreachableError,
 )
-from hub.errors import redact_url
 from schemas.contract import Contract, FieldType
+from schemas.errors import redact_url
 
 if TYPE_CHECKING:
     from connectors.config import SourceConfig

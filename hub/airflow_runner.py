@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hub.errors import ConfigurationError, FatalError
 from hub.settings import HubSettings
+from schemas.errors import ConfigurationError, FatalError
 
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\w+)")
 
@@ -51,7 +51,7 @@ def airflow_env(settings: HubSettings) -> dict[str, str]:
         )
         env.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(settings.home / "airflow" / "logs"))
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
-    from catalog.lineage import openlineage_file
+    from catalog.entries.lineage import openlineage_file
 
     # OpenLineage events of every task go to a file under the hub home (airflow.cfg [openlineage]).
     env.setdefault(
@@ -116,7 +116,7 @@ def airflow(
 
 def _error_lines(log_path: Path, limit: int = 6) -> str:
     lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    hub_errors = [ln.strip() for ln in lines if "hub.errors." in ln or "Error:" in ln]
+    hub_errors = [ln.strip() for ln in lines if "schemas.errors." in ln or "Error:" in ln]
     return "\n".join(hub_errors[-limit:])
 
 

@@ -20,13 +20,13 @@ def shared_dataset(name: str) -> Asset:
 RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
         RetryRule(
-            exception="hub.errors.TransientError",
+            exception="schemas.errors.TransientError",
             action=RetryAction.RETRY,
             retry_delay=timedelta(minutes=2),
             reason="a source, the metadata store or the broker was unreachable",
         ),
         RetryRule(
-            exception="hub.errors.HubError",
+            exception="schemas.errors.HubError",
             action=RetryAction.FAIL,
             reason="configuration, contract or data problem: retrying cannot help",
         ),

@@ -1,6 +1,6 @@
 """The ``hub`` command: the everyday operations of the exchange hub.
 
-Every expected failure is a :class:`hub.errors.HubError`; :func:`main` prints its message
+Every expected failure is a :class:`schemas.errors.HubError`; :func:`main` prints its message
 (one clear line, never a traceback) and exits with the error's code.
 """
 
@@ -26,10 +26,10 @@ from hub import (
     serve_cli,
     sharing_cli,
 )
-from hub.errors import HubError
 from hub.keys_cli import decrypt_app, keys_app
 from hub.scan_cli import scan as scan_command
 from hub.settings import HubSettings, get_settings
+from schemas.errors import HubError
 
 app = typer.Typer(
     help="Inter-department government data-sharing exchange hub (政务数据共享交换平台).",
@@ -63,7 +63,7 @@ def _settings() -> HubSettings:
 
 
 def _broker(settings: HubSettings):
-    from catalog.broker import EmbeddedBroker
+    from catalog.deliveries.broker import EmbeddedBroker
 
     return EmbeddedBroker(settings.home, settings.kafka.bootstrap_servers)
 
@@ -101,8 +101,8 @@ def db_current() -> None:
     """The revision the metadata database is at, and the newest one this hub knows."""
     from sqlalchemy import create_engine
 
-    from catalog import migrate
-    from hub.errors import redact_url
+    from catalog.metadata import migrate
+    from schemas.errors import redact_url
 
     settings = _settings()
     url = settings.catalog.metadata_url or ""
@@ -355,10 +355,10 @@ def query(
     import getpass
     import socket
 
-    from catalog.access import QueryRequest, run_query
-    from catalog.gateway import Gateway, Limits
-    from catalog.identities import live_system
-    from catalog.query import QueryEngine
+    from catalog.access.consumer import QueryRequest, run_query
+    from catalog.access.gateway import Gateway, Limits
+    from catalog.sharing.identities import live_system
+    from catalog.tables.query import QueryEngine
     from hub.pipeline import _store, _tables
 
     settings = _settings()
@@ -507,7 +507,7 @@ def demo(
 @app.command("settings")
 def show_settings() -> None:
     """Effective settings (URLs shown without passwords)."""
-    from hub.errors import redact_url
+    from schemas.errors import redact_url
 
     data = get_settings().model_dump(mode="json")
     for section in data.values():

@@ -1,7 +1,7 @@
 """``hub deliveries list|schema``: the delivery outbox and what a grant's subscriber receives.
 
 Sending is ``hub publish`` (:mod:`hub.cli`); these commands only read. Expected failures
-raise :class:`hub.errors.HubError` subclasses, which ``hub.cli.main`` prints as one line.
+raise :class:`schemas.errors.HubError` subclasses, which ``hub.cli.main`` prints as one line.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _settings() -> HubSettings:
 
 
 def _when(moment: datetime | None) -> str:
-    from catalog.sharing import CST
+    from catalog.sharing.grants import CST
 
     return f"{moment.astimezone(CST):%Y-%m-%d %H:%M:%S}" if moment else ""
 
@@ -51,7 +51,7 @@ def deliveries_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
 ) -> None:
     """Deliveries, newest first: grant, batch, snapshot, status, messages, why one waits or was cancelled."""
-    from catalog.outbox import DeliveryStatus, list_deliveries
+    from catalog.deliveries.outbox import DeliveryStatus, list_deliveries
     from hub.pipeline import _store
 
     if status is not None and status not in {s.value for s in DeliveryStatus}:
@@ -84,7 +84,7 @@ def deliveries_schema(
     as_json: Annotated[bool, typer.Option("--json", help="The whole description as JSON.")] = False,
 ) -> None:
     """What a grant's subscriber receives: topic, key, headers and the JSON Schema of a value."""
-    from catalog.outbox import subscription
+    from catalog.deliveries.outbox import subscription
     from hub.pipeline import _store
 
     settings = _settings()

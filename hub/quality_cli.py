@@ -1,6 +1,6 @@
 """``hub quality ...``: the quality scorecard and each batch's Data Docs.
 
-Expected failures raise :class:`hub.errors.HubError` subclasses, which ``hub.cli.main``
+Expected failures raise :class:`schemas.errors.HubError` subclasses, which ``hub.cli.main``
 prints as one line with the error's exit code.
 """
 
@@ -18,7 +18,7 @@ from rich.table import Table
 from hub.settings import HubSettings, get_settings
 
 if TYPE_CHECKING:
-    from quality.reports import Scorecard
+    from catalog.entries.scorecards import Scorecard
 
 quality_app = typer.Typer(help="Data quality: scorecards and Data Docs.", no_args_is_help=True)
 
@@ -41,7 +41,7 @@ def _pct(value: float | None) -> str:
 def _sources(settings: HubSettings) -> dict[str, Any]:
     """The source files, for batches recorded before their department code was; none if unreadable."""
     from connectors.config import load_sources
-    from hub.errors import HubError
+    from schemas.errors import HubError
 
     try:
         return dict(load_sources(settings.connectors.sources_dir, check_contract=False))
@@ -63,9 +63,9 @@ def report(
     ] = None,
 ) -> None:
     """Quality scorecard: completeness, validity, uniqueness, timeliness; by dataset and department."""
+    from catalog.entries.scorecards import parse_since, render_html, scorecard, to_json_text
     from hub.pipeline import _store
     from quality.datadocs import SCORECARD_FILE, datadocs_root
-    from quality.reports import parse_since, render_html, scorecard, to_json_text
 
     settings = _settings()
     root = datadocs_root(settings.home)

@@ -48,7 +48,7 @@ def scan_outputs(
     paths: list[Path] | None = None,
 ) -> list[Finding]:
     """Leaks in the consumer-facing outputs: shared tables and views, grants' topics, exported files."""
-    from catalog.tables import SharedTables
+    from catalog.tables.iceberg import SharedTables
     from masking.scan import scan_file, scan_messages, scan_table
 
     findings: list[Finding] = []
@@ -58,15 +58,15 @@ def scan_outputs(
     )
     names = list(datasets) if datasets else shared.datasets()
     if tables and names:
-        from catalog.query import QueryEngine
+        from catalog.tables.query import QueryEngine
 
         engine = QueryEngine(shared)
         for name in names:
             result = engine.run(f'SELECT * FROM "{name}"', datasets=[name])
             findings += scan_table(result, source=f"table {name}", names=_names(name))
     if topics:
-        from catalog.outbox import delivered_topics
-        from catalog.publish import read_messages
+        from catalog.deliveries.outbox import delivered_topics
+        from catalog.deliveries.publish import read_messages
         from hub.pipeline import _store
         from masking.scan import name_columns
         from schemas import load_contract

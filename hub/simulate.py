@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from connectors.config import SourceConfig, SqlConnectorConfig, resolve_url
-from hub.errors import ConfigurationError
 from hub.settings import HubSettings
+from schemas.errors import ConfigurationError
 
 Progress = Callable[[int], None]
 

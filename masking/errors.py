@@ -1,16 +1,16 @@
 """Errors of desensitization, grouped by what the operator or caller must do.
 
-Keyring and master-key problems are :class:`~hub.errors.ConfigurationError` (the operator
+Keyring and master-key problems are :class:`~schemas.errors.ConfigurationError` (the operator
 fixes a file, a variable or runs a command); rule, column and ciphertext problems are
-:class:`~hub.errors.ContractError` (the contract or the data handed over is wrong); a
-decryption without a steward or a reason is :class:`~hub.errors.AccessDeniedError`. No
+:class:`~schemas.errors.ContractError` (the contract or the data handed over is wrong); a
+decryption without a steward or a reason is :class:`~schemas.errors.AccessDeniedError`. No
 message ever carries key material, file content or a value: only paths, kinds, versions,
 fields, rules, batch ids and row numbers.
 """
 
 from __future__ import annotations
 
-from hub.errors import AccessDeniedError, ConfigurationError, ContractError
+from schemas.errors import AccessDeniedError, ConfigurationError, ContractError
 
 
 class KeyringError(ConfigurationError):

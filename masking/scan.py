@@ -100,7 +100,7 @@ def scan_table(table: pa.Table, *, source: str, names: Sequence[str] = ()) -> li
 def scan_messages(
     messages: Iterable[tuple[str, dict[str, Any], dict[str, str]]], *, source: str, names: Sequence[str] = ()
 ) -> list[Finding]:
-    """Leaks in Kafka messages as :func:`catalog.publish.read_messages` returns them."""
+    """Leaks in Kafka messages as :func:`catalog.deliveries.publish.read_messages` returns them."""
     rows = [{KEY_COLUMN: key, **value} for key, value, _headers in messages]
     if not rows:
         return []

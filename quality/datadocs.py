@@ -9,7 +9,7 @@ list the earlier batches. Pages show counts and rules, never a value: the unexpe
 values are personal data and stay in the access-controlled quarantine.
 
 Beside the site, ``batches/<batch id>.json`` is the batch's quality profile (fields
-present, rows per rule, the page's path), which :mod:`quality.reports` reads for
+present, rows per rule, the page's path), which :mod:`catalog.entries.scorecards` reads for
 completeness.
 
 GE's pages load their style sheets and scripts from public CDNs; without network access

@@ -1,8 +1,8 @@
-"""Errors of the quality gate, branched from :mod:`hub.errors` by what the caller should do."""
+"""Errors of the quality gate, branched from :mod:`schemas.errors` by what the caller should do."""
 
 from __future__ import annotations
 
-from hub.errors import ConfigurationError, ContractError, FatalError, QualityError
+from schemas.errors import ConfigurationError, ContractError, FatalError, QualityError
 
 
 class UnknownCheckError(ContractError):

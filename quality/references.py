@@ -84,7 +84,7 @@ HOLDER_REGISTERS: tuple[Register, ...] = (
 class ReferenceCheck:
     """The cross-dataset rules of one contract for one batch.
 
-    ``tables`` is a :class:`catalog.tables.SharedTables`; ``keyring`` gives the token keys.
+    ``tables`` is a :class:`catalog.tables.iceberg.SharedTables`; ``keyring`` gives the token keys.
     Each register's published column is read once, on first use, from its current snapshot.
     """
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hub.errors import ContractError
+from schemas.errors import ContractError
 
 CONTRACT_DIR = Path(__file__).resolve().parent
 BATCH_ID_COLUMN = "_batch_id"

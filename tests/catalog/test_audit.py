@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-import catalog.audit as audit
-from catalog.audit import (
+import catalog.audit.log as audit
+from catalog.audit.log import (
     AccessLog,
     AuditIntegrityError,
     Filters,
@@ -23,7 +23,7 @@ from catalog.audit import (
     read_public_keys,
     record_access,
 )
-from catalog.store import MetadataStore
+from catalog.metadata.store import MetadataStore
 from masking.keys import Keyring, Secret
 from tests.conftest import ROOT
 
@@ -287,8 +287,8 @@ def test_rotating_the_audit_keys_keeps_old_entries_verifiable(store: MetadataSto
 
 _WRITER = """
 import sys
-from catalog.audit import record_access
-from catalog.store import MetadataStore
+from catalog.audit.log import record_access
+from catalog.metadata.store import MetadataStore
 store = MetadataStore(sys.argv[1], schema=sys.argv[4] or None)
 for i in range(int(sys.argv[2])):
     record_access(store, action="query", outcome="allowed", system=sys.argv[3], rows=i)

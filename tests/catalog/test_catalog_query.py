@@ -13,10 +13,10 @@ import pyarrow as pa
 import pytest
 
 from catalog.errors import ExtensionUnavailableError, QueryDeniedError, QueryError
-from catalog.query import QueryEngine, extension_file
-from catalog.tables import SharedTables
-from hub.errors import AccessDeniedError, HubError
+from catalog.tables.iceberg import SharedTables
+from catalog.tables.query import QueryEngine, extension_file
 from schemas.contract import Contract
+from schemas.errors import AccessDeniedError, HubError
 
 PublishedRows = Callable[..., pa.Table]
 NATIVE = extension_file("iceberg") is not None and extension_file("avro") is not None

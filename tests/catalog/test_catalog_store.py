@@ -15,10 +15,10 @@ from catalog.errors import (
     MetadataUnavailableError,
     QuarantineInputError,
 )
-from catalog.models import BatchStatus
-from catalog.store import MetadataStore, new_batch_id
-from hub.errors import QualityError, TransientError
+from catalog.metadata.models import BatchStatus
+from catalog.metadata.store import MetadataStore, new_batch_id
 from quality.validate import Violation
+from schemas.errors import QualityError, TransientError
 
 
 def quarantined(rows: list[int]) -> pa.Table:
@@ -100,7 +100,7 @@ def test_quarantine_stores_rows_and_violations(store: MetadataStore) -> None:
     ]
     from sqlalchemy import select
 
-    from catalog.models import QuarantinedRow
+    from catalog.metadata.models import QuarantinedRow
 
     with store.engine.connect() as conn:
         record = conn.execute(select(QuarantinedRow.record).where(QuarantinedRow.row == 5)).scalar_one()

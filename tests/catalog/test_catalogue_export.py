@@ -12,8 +12,8 @@ import pytest
 import rdflib
 from rdflib import namespace as ns
 
-from catalog.catalogue import Catalogue
-from catalog.dcat import ACCESS_RIGHT, FREQUENCY, SCHEMA_PATH, export_dcat, export_json, json_schema
+from catalog.entries.catalogue import Catalogue
+from catalog.entries.dcat import ACCESS_RIGHT, FREQUENCY, SCHEMA_PATH, export_dcat, export_json, json_schema
 from tests.catalog.test_catalogue import STEWARD, Hub, hub
 
 __all__ = ["hub"]
@@ -50,7 +50,7 @@ def test_the_json_export_validates_against_its_schema(published: Catalogue) -> N
     assert entries["population"]["facts"]["k_anonymity"] == 5
     assert entries["population"]["facts"]["rows"] == 12
     assert entries["population"]["content"]["message_schema"]["title"] == "population 1.0.0"
-    assert SCHEMA_PATH.is_file() and SCHEMA_PATH.parent.name == "catalog"  # shipped with the package
+    assert SCHEMA_PATH.is_file() and SCHEMA_PATH.parent.name == "entries"  # shipped with the package
 
 
 @pytest.mark.parametrize(

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from catalog.coverage import Provider, allowed_age, status
-from catalog.lineage import (
+from catalog.entries.coverage import Provider, allowed_age, status
+from catalog.entries.lineage import (
     _DELIVERY_SOURCES,
     Delivery,
     dataset_lineage,
     openlineage_events,
     register_delivery_source,
 )
-from catalog.store import MetadataStore
+from catalog.metadata.store import MetadataStore
 from connectors.config import load_sources
 from schemas.contract import UpdateCycle
 

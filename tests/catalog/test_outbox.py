@@ -18,9 +18,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import update
 
-from catalog.lineage import dataset_lineage
-from catalog.models import utcnow
-from catalog.outbox import (
+from catalog.deliveries.outbox import (
     DeliveryError,
     DeliveryStatus,
     Outbox,
@@ -30,7 +28,10 @@ from catalog.outbox import (
     message_schema,
     subscription,
 )
-from catalog.sharing import (
+from catalog.entries.lineage import dataset_lineage
+from catalog.metadata.models import utcnow
+from catalog.metadata.store import MetadataStore
+from catalog.sharing.grants import (
     Grant,
     SharingError,
     add_department,
@@ -42,10 +43,9 @@ from catalog.sharing import (
     revoke_system,
     submit_request,
 )
-from catalog.store import MetadataStore
-from catalog.tables import SharedTables
-from hub.errors import ContractError, FatalError
+from catalog.tables.iceberg import SharedTables
 from schemas.contract import Contract
+from schemas.errors import ContractError, FatalError
 
 SOCIAL = "111000000000130127"
 COLUMNS = ("person_token", "name", "birth_year")
@@ -215,7 +215,7 @@ def test_pending_deliveries_of_a_grant_that_stopped_are_cancelled_without_sendin
 
 
 def test_a_replay_queues_every_batch_since_the_snapshot_and_is_refused_for_a_revoked_grant(hub: Hub) -> None:
-    from catalog.audit import AccessLog
+    from catalog.audit.log import AccessLog
 
     grant = hub.grant("shebao-core")
     outbox = hub.outbox()

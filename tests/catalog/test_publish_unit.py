@@ -1,4 +1,4 @@
-"""Message encoding and errors of catalog.publish, without a broker."""
+"""Message encoding and errors of catalog.deliveries.publish, without a broker."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import random
 import pyarrow as pa
 import pytest
 
-from catalog.publish import (
+from catalog.deliveries.publish import (
     BrokerUnreachableError,
     _encode,
     _json_ready,
@@ -21,7 +21,7 @@ from catalog.publish import (
     murmur2,
     partitions_of,
 )
-from hub.errors import ContractError, TransientError
+from schemas.errors import ContractError, TransientError
 
 
 def test_grant_topic_names_the_grant_only() -> None:

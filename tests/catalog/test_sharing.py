@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
+from catalog.metadata.store import MetadataStore
 from catalog.settings import SharingSettings
-from catalog.sharing import (
+from catalog.sharing.grants import (
     RequestStatus,
     SharingError,
     active_grant,
@@ -39,8 +40,7 @@ from catalog.sharing import (
     revoke_system,
     submit_request,
 )
-from catalog.store import MetadataStore
-from catalog.workdays import WorkCalendar
+from catalog.sharing.workdays import WorkCalendar
 from schemas.contract import load_contract
 
 POLICE = "11100000000013338W"  # owns population
@@ -54,7 +54,7 @@ POPULATION_COLUMNS = ("person_token", "name", "birth_year")
 
 
 def log_entries(store: MetadataStore) -> list[dict[str, Any]]:
-    from catalog.audit import AccessLog
+    from catalog.audit.log import AccessLog
 
     return list(AccessLog(store).entries())
 

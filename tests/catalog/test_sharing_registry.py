@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from catalog.identities import System
-from catalog.sharing import (
+from catalog.metadata.store import MetadataStore
+from catalog.sharing.grants import (
     WHO,
     DepartmentKind,
     RegistryError,
@@ -29,7 +29,7 @@ from catalog.sharing import (
     rotate_credential,
     set_roles,
 )
-from catalog.store import MetadataStore
+from catalog.sharing.identities import System
 from schemas.contract import load_contract
 from tests.catalog.test_sharing import HOUSING, MARKET, POLICE, SOCIAL, build_world, log_entries, prepare_home
 
@@ -169,11 +169,11 @@ def test_require_steward_names_why_not(store: MetadataStore, credentials: dict[s
         assert why in str(caught.value) and caught.value.exit_code == 5
     before = len(log_entries(store))
     with pytest.raises(SharingError):
-        require_steward(store, "zhang.clerk", POLICE, action="catalog.publish", dataset="population")
+        require_steward(store, "zhang.clerk", POLICE, action="catalog.deliveries.publish", dataset="population")
     assert len(log_entries(store)) == before + 1
     entry = log_entries(store)[-1]
     assert (entry["action"], entry["outcome"], entry["actor"], entry["dataset"], entry["department"]) == (
-        "catalog.publish",
+        "catalog.deliveries.publish",
         "denied",
         "zhang.clerk",
         "population",

@@ -11,9 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from catalog.ratelimit import EnumerationGuard, TokenBuckets, retry_after
-from catalog.tables import SharedTables
-from catalog.verify import (
+from catalog.access.ratelimit import EnumerationGuard, TokenBuckets, retry_after
+from catalog.access.verification import (
     INDEX_NAMESPACE,
     VERIFY_CONTEXT,
     IndexStager,
@@ -27,6 +26,7 @@ from catalog.verify import (
     register_staged,
     verify_key,
 )
+from catalog.tables.iceberg import SharedTables
 from masking.keys import Keyring
 from masking.rules import token
 
@@ -124,7 +124,7 @@ def test_lookup_matches_and_refuses_exactly(keyring: Keyring) -> None:
 
 
 def test_token_words_decode_every_row_like_base64(keyring: Keyring) -> None:
-    from catalog.verify import _token_words
+    from catalog.access.verification import _token_words
 
     key = keyring.current_key("token")
     tokens = token(pa.array([f"id-{i}" for i in range(300)]), key)

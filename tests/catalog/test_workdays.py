@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog.workdays import DEFAULT_CALENDAR, CalendarError, CalendarRangeError, WorkCalendar
+from catalog.sharing.workdays import DEFAULT_CALENDAR, CalendarError, CalendarRangeError, WorkCalendar
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_a_calendar_may_fall_back_to_weekdays_with_a_warning(
         "    working_days: []\n",
     )
     calendar = WorkCalendar.load(path)
-    with caplog.at_level(logging.WARNING, logger="catalog.workdays"):
+    with caplog.at_level(logging.WARNING, logger="catalog.sharing.workdays"):
         assert calendar.add_working_days(date(2026, 12, 30), 2) == date(2027, 1, 4)
         assert calendar.add_working_days(date(2026, 12, 24), 1) == date(2026, 12, 25)
     warnings = [r.getMessage() for r in caplog.records]

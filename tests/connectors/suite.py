@@ -24,8 +24,8 @@ import pytest
 
 from connectors.base import ERRORS_COLUMN, Connector, batch_schema
 from connectors.simulator.population import DefectRates, generate
-from hub.errors import ContractError, TransientError
 from schemas.contract import load_contract
+from schemas.errors import ContractError, TransientError
 
 CONTRACT = load_contract("population")
 SCHEMA = CONTRACT.arrow_schema()

@@ -15,7 +15,7 @@ from connectors.config import (
     load_sources,
     resolve_url,
 )
-from hub.errors import ConfigurationError
+from schemas.errors import ConfigurationError
 
 
 def _write(folder: Path, name: str, text: str) -> Path:

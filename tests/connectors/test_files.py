@@ -18,8 +18,8 @@ from connectors.config import SourceConfig
 from connectors.errors import SourceUnreachableError
 from connectors.files import LEDGER, FileConnector, SourceFileRejectedError, SourceFileSchemaError
 from connectors.simulator.drop import CERTIFICATE_HEADERS, write_broken, write_csv, write_jsonl, write_parquet
-from hub.errors import ContractError, TransientError
 from schemas.contract import load_contract
+from schemas.errors import ContractError, TransientError
 
 CONTRACT = load_contract("certificate")
 SYSTEM = {

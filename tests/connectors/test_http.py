@@ -15,8 +15,8 @@ from connectors.base import ERRORS_COLUMN
 from connectors.config import SourceConfig
 from connectors.errors import SourceConfigError, SourceSchemaError, SourceUnreachableError
 from connectors.http import HttpConnector, SourceAccessDeniedError, SourceRequestError, SourceResponseError
-from hub.errors import AccessDeniedError, ConfigurationError, ContractError, FatalError, TransientError
 from schemas.contract import load_contract
+from schemas.errors import AccessDeniedError, ConfigurationError, ContractError, FatalError, TransientError
 
 CONTRACT = load_contract("population")
 TOKEN = "unit-secret-token-51c"

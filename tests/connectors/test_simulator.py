@@ -15,8 +15,8 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent
 from connectors.errors import SourceUnreachableError
 from connectors.simulator import DEFECT_KINDS, DefectRates, fill, generate
 from connectors.simulator.names import COMPOUND_SURNAMES, MOBILE_PREFIXES
-from hub.errors import TransientError
 from schemas.contract import load_contract
+from schemas.errors import TransientError
 
 AS_OF = dt.datetime(2025, 6, 1)
 RATES = DefectRates(

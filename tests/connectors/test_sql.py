@@ -24,8 +24,8 @@ from connectors.errors import (
 from connectors.factory import open_connector
 from connectors.simulator import fill, generate
 from connectors.sql import WATERMARK_SETTING, SqlConnector, adbc_chunks, adbc_uri, rechunk
-from hub.errors import ConfigurationError, ContractError, TransientError
 from schemas.contract import load_contract
+from schemas.errors import ConfigurationError, ContractError, TransientError
 
 CONTRACT = load_contract("population")
 FIELDS = [f.name for f in CONTRACT.fields]

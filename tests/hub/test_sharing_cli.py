@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog.sharing import today_cst
-from catalog.workdays import DEFAULT_CALENDAR
+from catalog.sharing.grants import today_cst
+from catalog.sharing.workdays import DEFAULT_CALENDAR
 from hub.cli import main
 from hub.settings import get_settings
 

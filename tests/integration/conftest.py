@@ -14,7 +14,7 @@ from tests.conftest import free_port
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real embedded Kafka-compatible broker on a free loopback port; yields its address."""
-    from catalog.broker import EmbeddedBroker
+    from catalog.deliveries.broker import EmbeddedBroker
 
     home = tmp_path_factory.mktemp("broker-home")
     embedded = EmbeddedBroker(home, f"127.0.0.1:{free_port()}")
@@ -43,9 +43,9 @@ def subscribe(settings: Any, dataset: str = "population", *, steward: str = "hub
     """Grant a consumer system every column ``dataset`` shares, so its batches are delivered
     to that grant's topic; registers ``steward`` (hub-wide) and the system as needed.
 
-    Returns the grant id (``catalog.publish.grant_topic`` names its topic).
+    Returns the grant id (``catalog.deliveries.publish.grant_topic`` names its topic).
     """
-    from catalog.sharing import (
+    from catalog.sharing.grants import (
         add_department,
         add_person,
         add_system,

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from catalog.broker import (
+from catalog.deliveries.broker import (
     BrokerPortInUseError,
     EmbeddedBroker,
     locate_binary,
     port_accepts,
 )
-from hub.errors import ConfigurationError
+from schemas.errors import ConfigurationError
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def test_start_status_stop(embedded: EmbeddedBroker) -> None:
 def test_stop_from_another_process(embedded: EmbeddedBroker) -> None:
     """`hub broker start` and `hub broker stop` run in different processes."""
     starter = (
-        "import sys; from pathlib import Path; from catalog.broker import EmbeddedBroker; "
+        "import sys; from pathlib import Path; from catalog.deliveries.broker import EmbeddedBroker; "
         "print(EmbeddedBroker(Path(sys.argv[1]), sys.argv[2]).start().pid)"
     )
     started = subprocess.run(

@@ -69,13 +69,13 @@ def _count(url: str, sql: str, **params: Any) -> Any:
 def test_a_simulated_day_quarantines_the_injected_defects_and_the_gate_holds_a_broken_one(  # type: ignore[no-untyped-def]
     ready_hub, postgres_url: str, tmp_path: Path, monkeypatch
 ) -> None:
-    from catalog.publish import count_messages, grant_topic
-    from catalog.sharing import add_department, add_person
+    from catalog.corrections.corrections import Corrections, CorrectionStatus
+    from catalog.deliveries.publish import count_messages, grant_topic
+    from catalog.sharing.grants import add_department, add_person
     from connectors.simulator import certificate, drop, legal_entity, population
     from connectors.simulator.world import World
     from hub import pipeline
     from hub.settings import get_settings
-    from quality.corrections import Corrections, CorrectionStatus
     from tests.integration.conftest import subscribe
 
     suffix = secrets.token_hex(3)
@@ -202,8 +202,8 @@ def test_under_airflow_a_held_batch_fails_its_validate_task_once(
     import time
 
     from hub import airflow_runner, pipeline
-    from hub.errors import FatalError
     from hub.simulate import simulate
+    from schemas.errors import FatalError
 
     monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'airflow.db'}")
     simulate(pipeline._source("population", ready_hub), ready_hub, rows=1_000, seed=3, defect_rate=0.02)
@@ -225,9 +225,9 @@ def test_under_airflow_a_held_batch_fails_its_validate_task_once(
 def test_requests_and_releases_on_postgresql_metadata(postgres_url: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
+    from catalog.corrections.corrections import STAGED_SCHEMA, Corrections, CorrectionStatus
     from catalog.errors import ReleaseRefusedError
-    from catalog.store import MetadataStore
-    from quality.corrections import STAGED_SCHEMA, Corrections, CorrectionStatus
+    from catalog.metadata.store import MetadataStore
     from schemas import load_contract
 
     schema = f"hub_gate_{secrets.token_hex(4)}"

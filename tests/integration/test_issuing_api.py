@@ -13,8 +13,8 @@ import pytest
 from connectors.errors import SourceUnreachableError
 from connectors.http import HttpConnector, SourceAccessDeniedError
 from connectors.simulator.issuing_api import PATH, IssuingApi
-from hub.errors import AccessDeniedError, TransientError
 from schemas.contract import load_contract
+from schemas.errors import AccessDeniedError, TransientError
 
 TOKEN = "integration-token-77d1"
 CONTRACT = load_contract("certificate")

@@ -8,8 +8,8 @@ ROWS = 600
 
 
 def test_population_table_and_topic_pass_the_leak_scan(ready_hub) -> None:  # type: ignore[no-untyped-def]
-    from catalog.publish import grant_topic, read_messages
-    from catalog.query import QueryEngine
+    from catalog.deliveries.publish import grant_topic, read_messages
+    from catalog.tables.query import QueryEngine
     from hub import pipeline
     from hub.simulate import simulate
     from schemas import load_contract

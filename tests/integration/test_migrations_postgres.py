@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
-from catalog.store import MetadataStore
+from catalog.metadata.store import MetadataStore
 from tests.catalog.test_migrations import schema_differences
 from tests.conftest import ROOT
 
@@ -41,7 +41,7 @@ def test_migrations_build_the_models_schema_on_postgresql(postgres_url: str, sch
 
 def test_processes_opening_a_new_database_at_once_all_succeed(postgres_url: str, schema: str) -> None:
     script = (
-        "import sys; from catalog.store import MetadataStore; "
+        "import sys; from catalog.metadata.store import MetadataStore; "
         "MetadataStore(sys.argv[1], schema=sys.argv[2]).dispose()"
     )
     procs = [

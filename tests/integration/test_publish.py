@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from catalog.broker import EmbeddedBroker
-from catalog.publish import (
+from catalog.deliveries.broker import EmbeddedBroker
+from catalog.deliveries.publish import (
     BrokerUnreachableError,
     Publisher,
     batch_headers,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from hub.errors import ContractError
+from schemas.errors import ContractError
 
 
 def _fill_population(settings, rows: int = 500):  # type: ignore[no-untyped-def]

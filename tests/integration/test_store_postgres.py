@@ -14,11 +14,11 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import create_engine, text
 
-from catalog import migrate
 from catalog.errors import AccountingError, BatchNotFoundError
-from catalog.model_registry import Base
-from catalog.models import BatchStatus
-from catalog.store import MetadataStore
+from catalog.metadata import migrate
+from catalog.metadata.models import BatchStatus
+from catalog.metadata.registry import Base
+from catalog.metadata.store import MetadataStore
 from quality.validate import Violation
 
 pytestmark = pytest.mark.integration

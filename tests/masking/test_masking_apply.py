@@ -7,12 +7,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from hub.errors import ContractError
 from masking.apply import mask_table
 from masking.errors import MaskingInputError
 from masking.keys import Keyring
 from masking.rules import token
 from schemas.contract import BATCH_ID_COLUMN, Contract, load_contract
+from schemas.errors import ContractError
 
 ROWS: list[dict[str, Any]] = [
     {

@@ -11,7 +11,6 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from hub.errors import ConfigurationError
 from masking.errors import (
     KeyringExistsError,
     KeyringFormatError,
@@ -24,6 +23,7 @@ from masking.errors import (
 )
 from masking.keys import KEY_BYTES, MASTER_KEY_ENV, DataKey, Keyring, MasterKey, Secret, TokenKey
 from masking.rules import token
+from schemas.errors import ConfigurationError
 
 
 def _mode(path: Path) -> int:

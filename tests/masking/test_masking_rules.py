@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.errors import ContractError
 from masking import rules
 from masking.errors import MaskRuleError
 from masking.keys import Secret, TokenKey
@@ -26,6 +25,7 @@ from masking.rules import (
     token,
 )
 from schemas.contract import MaskRule
+from schemas.errors import ContractError
 
 KEY_A = TokenKey(version=1, secret=Secret(b"\x11" * 32))
 KEY_B = TokenKey(version=1, secret=Secret(b"\x22" * 32))

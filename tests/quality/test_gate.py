@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hub.errors import QualityError
 from quality.errors import BatchHeldError
 from quality.gate import TOP_RULES, GateVerdict, held_error, judge
+from schemas.errors import QualityError
 
 
 def test_a_share_above_the_threshold_is_held_exactly_at_it_is_not() -> None:
@@ -64,7 +64,7 @@ def test_of_two_stewards_releasing_at_once_exactly_one_does(tmp_path) -> None:  
     from concurrent.futures import ThreadPoolExecutor
 
     from catalog.errors import ReleaseRefusedError
-    from catalog.store import MetadataStore
+    from catalog.metadata.store import MetadataStore
 
     store = MetadataStore(f"sqlite:///{tmp_path / 'hub.db'}")
     store.start_batch("b1", dataset="population", source="population", contract_version="1.0.0")

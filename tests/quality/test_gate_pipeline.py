@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from hub.errors import AccessDeniedError, TransientError
 from quality.errors import BatchHeldError
+from schemas.errors import AccessDeniedError, TransientError
 
 POLICE = "11100000000013338W"
 """Source department of the population registry (公安厅)."""
@@ -29,7 +29,7 @@ def hub(hub_home: Path) -> Any:
 
 def people(settings: Any) -> None:
     """A hub-wide steward, a steward of the police (the source) and one of another department."""
-    from catalog.sharing import add_department, add_person
+    from catalog.sharing.grants import add_department, add_person
     from hub import pipeline
 
     store = pipeline._store(settings)
@@ -59,8 +59,8 @@ def held_batch(settings: Any) -> tuple[Any, Any]:
 
 
 def test_a_batch_over_the_threshold_is_held_and_registers_nothing(hub: Any) -> None:
+    from catalog.corrections.corrections import Corrections
     from hub import pipeline
-    from quality.corrections import Corrections
 
     batch, report = held_batch(hub)
     store = pipeline._store(hub)
@@ -76,8 +76,8 @@ def test_a_batch_over_the_threshold_is_held_and_registers_nothing(hub: Any) -> N
 
 
 def test_a_batch_within_the_threshold_goes_on_and_opens_requests(hub: Any) -> None:
+    from catalog.corrections.corrections import Corrections
     from hub import pipeline
-    from quality.corrections import Corrections
 
     report = fill(hub, rate=0.002)
     result = pipeline.run("population", settings=hub, publish_rows=False)
@@ -98,8 +98,8 @@ def test_a_batch_within_the_threshold_goes_on_and_opens_requests(hub: Any) -> No
 
 
 def test_a_steward_of_the_source_releases_it_and_it_is_registered(hub: Any) -> None:
+    from catalog.corrections.corrections import Corrections
     from hub import pipeline
-    from quality.corrections import Corrections
 
     people(hub)
     batch, report = held_batch(hub)
@@ -145,7 +145,7 @@ def test_a_release_whose_continuation_failed_is_continued_by_releasing_again(
         raise CatalogUnavailableError("the catalog database went away")
 
     with monkeypatch.context() as patched:
-        patched.setattr("catalog.tables.SharedTables.commit", broken)
+        patched.setattr("catalog.tables.iceberg.SharedTables.commit", broken)
         with pytest.raises(TransientError):
             pipeline.release(batch.id, steward="li.police", reason="ok", settings=hub, publish_rows=False)
     store = pipeline._store(hub)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from catalog.models import Violation
-from catalog.store import MetadataStore
-from hub.errors import ConfigurationError, ContractError
-from quality import reports
+from catalog.metadata.models import Violation
+from catalog.metadata.store import MetadataStore
+from catalog.entries import scorecards as reports
 from quality.datadocs import profile_path
 from schemas.contract import load_contract
+from schemas.errors import ConfigurationError, ContractError
 
 NOW = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 POLICE = ("11100000000013338W", "公安厅")

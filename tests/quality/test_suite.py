@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hub.errors import ContractError
 from quality.suite import MESSAGES, REPEATED_KEY_COLUMN, build_suite
 from schemas.contract import Contract
+from schemas.errors import ContractError
 from tests.quality.samples import TODAY
 
 

@@ -12,11 +12,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from hub.errors import ContractError, FatalError
 from quality import checks
 from quality import validate as validate_module
 from quality.validate import Validator, find_duplicate_keys
 from schemas.contract import Contract
+from schemas.errors import ContractError, FatalError
 from tests.quality.samples import TODAY, good_record, make_id, to_table
 
 ROW_BASE = 5000  # _row numbers differ from positions, so results must come from _row

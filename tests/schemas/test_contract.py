@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from hub.errors import ContractError
 from schemas import BATCH_ID_COLUMN, load_contract
 from schemas.contract import CONTRACT_DIR, load_contract_file
+from schemas.errors import ContractError
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from hub.errors import ContractError
 from quality.suite import MESSAGES, REFERENCE_CHECKS, build_suite
 from schemas import BATCH_ID_COLUMN, load_contract
 from schemas.contract import CONTRACT_DIR, Contract, FieldType, MaskRule, load_contract_file
+from schemas.errors import ContractError
 from tests.quality.samples import TODAY
 
 NAMES = sorted(p.stem for p in CONTRACT_DIR.glob("*.yaml"))

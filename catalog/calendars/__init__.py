@@ -1,1 +1,0 @@
-"""Working-day calendars (YAML) read by :mod:`catalog.workdays`."""

@@ -1,0 +1,1 @@
+"""Working-day calendars (YAML) read by :mod:`catalog.sharing.workdays`."""
