@@ -296,7 +296,7 @@ def _may_answer(store: MetadataStore, actor: str | None, request: Correction, ac
 
     sides = [request.department_code]
     if request.origin.value == "consumer":
-        with store._session() as session:
+        with store.session() as session:
             system = session.get(System, request.filed_by)
             if system is not None and system.department not in sides:
                 sides.append(system.department)

@@ -560,7 +560,7 @@ def publish(batch_id: str, *, settings: HubSettings | None = None, progress: Pro
     once nothing of it is pending. Publishing a published batch again sends nothing: a
     replay is `hub publish --replay GRANT --from-snapshot ID`.
     """
-    from catalog.metadata.models import BatchStatus
+    from catalog.metadata.batches import BatchStatus
 
     settings = settings or get_settings()
     store = _store(settings)
@@ -679,7 +679,7 @@ def release(
     """
     from catalog.audit.log import record_access
     from catalog.errors import ReleaseRefusedError
-    from catalog.metadata.models import BatchStatus
+    from catalog.metadata.batches import BatchStatus
     from catalog.sharing.grants import require_steward
 
     settings = settings or get_settings()

@@ -231,7 +231,7 @@ class Authenticator:
             cached = self._cache.get(digest)
         if cached is not None and cached[1] > now:
             return cached[0]
-        with self.store._session() as session:
+        with self.store.session() as session:
             system = session.scalars(select(System).where(System.credential_id == match.group(1))).first()
             stored = system.credential_hash if system is not None else _DUMMY_HASH
             valid = hmac.compare_digest(stored, digest)

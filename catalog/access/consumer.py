@@ -149,7 +149,7 @@ def replay_query(store: Any, gateway: Gateway, seq: int) -> Replay:
 
     from catalog.audit.log import AccessEntry
 
-    with store._session() as session:
+    with store.session() as session:
         row = session.execute(select(AccessEntry.__table__).where(AccessEntry.seq == seq)).first()
     if row is None:
         raise ReplayError(f"access-log entry {seq} does not exist")

@@ -51,12 +51,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
-    Index,
-    Integer,
-    String,
-    Text,
     case,
     delete,
     func,
@@ -65,9 +60,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from catalog.metadata.models import Base, UTCDateTime, utcnow
+from catalog.metadata.audit import NAME_CHARS, AccessCheckpoint, AccessEntry, AccessHead
+from catalog.metadata.batches import utcnow
+from catalog.metadata.sharing import Person, PersonRole, Role
 from schemas.errors import AccessDeniedError, ConfigurationError, FatalError
 
 Outcome = Literal["allowed", "denied"]
@@ -100,7 +97,6 @@ ACTIONS: Mapping[str, str] = {
 """The actions the hub writes. Others may be added: any short lower-case name is accepted."""
 
 _ACTION = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
-_NAME_CHARS = 128
 _TEXT_CHARS = 4000
 _DETAIL_STRING_CHARS = 12_000  # room for the SQL of a query, which replay re-runs
 _DETAIL_BYTES = 16_384
@@ -122,93 +118,6 @@ class AuditKeyError(ConfigurationError):
 
 
 # -- tables ------------------------------------------------------------------------------------
-
-
-class AccessEntry(Base):
-    """One access-log entry. Rows are only ever inserted (and purged past retention)."""
-
-    __tablename__ = "hub_access_log"
-    __table_args__ = (
-        Index("ix_hub_access_log_at", "at"),
-        Index("ix_hub_access_log_system_at", "system", "at"),
-        Index("ix_hub_access_log_dataset_at", "dataset", "at"),
-    )
-
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    action: Mapped[str] = mapped_column(String(32))
-    outcome: Mapped[str] = mapped_column(String(8))
-    actor: Mapped[str | None] = mapped_column(String(_NAME_CHARS), default=None)
-    """The person acting (a steward, an auditor, a consumer's named user), if known."""
-    system: Mapped[str | None] = mapped_column(String(_NAME_CHARS), default=None)
-    """The consumer system (its id), if any."""
-    department: Mapped[str | None] = mapped_column(String(_NAME_CHARS), default=None)
-    dataset: Mapped[str | None] = mapped_column(String(_NAME_CHARS), default=None)
-    columns: Mapped[str] = mapped_column(Text, default="[]")
-    """JSON list of the columns asked for or returned."""
-    purpose: Mapped[str | None] = mapped_column(Text, default=None)
-    rows: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    snapshot_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    reason: Mapped[str | None] = mapped_column(Text, default=None)
-    """Why it was denied (or on what basis it was allowed)."""
-    client: Mapped[str | None] = mapped_column(String(_NAME_CHARS), default=None)
-    """Client address (``203.0.113.7``) or ``cli:user@host``."""
-    detail: Mapped[str | None] = mapped_column(Text, default=None)
-    """Small canonical JSON object with anything else worth keeping (never values or keys)."""
-    key_version: Mapped[int] = mapped_column(Integer)
-    """Version of the audit MAC key that made ``entry_mac``."""
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    entry_hash: Mapped[str] = mapped_column(String(64))
-    entry_mac: Mapped[str] = mapped_column(String(64))
-
-    def __repr__(self) -> str:
-        return f"AccessEntry({self.seq}, {self.action!r}, {self.outcome!r}, system={self.system!r})"
-
-
-class AccessHead(Base):
-    """The chain head: one row, rewritten by every append under the append lock."""
-
-    __tablename__ = "hub_access_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    """Sequence number of the newest entry (0 before the first)."""
-    entry_hash: Mapped[str] = mapped_column(String(64))
-    entry_mac: Mapped[str] = mapped_column(String(64))
-    first_seq: Mapped[int] = mapped_column(BigInteger)
-    """The oldest entry kept (1 until a purge)."""
-    first_prev_hash: Mapped[str] = mapped_column(String(64))
-    first_prev_mac: Mapped[str] = mapped_column(String(64))
-    checkpoint_number: Mapped[int] = mapped_column(BigInteger)
-    checkpoint_hash: Mapped[str] = mapped_column(String(64))
-    key_version: Mapped[int | None] = mapped_column(Integer, default=None)
-    head_mac: Mapped[str | None] = mapped_column(String(64), default=None)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class AccessCheckpoint(Base):
-    """A signed statement of the chain at one moment; numbered and linked like the entries."""
-
-    __tablename__ = "hub_access_checkpoints"
-    __table_args__ = (Index("ix_hub_access_checkpoints_seq", "seq"),)
-
-    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    reason: Mapped[str] = mapped_column(String(16))
-    """``periodic``, ``demand`` or ``purge``."""
-    seq: Mapped[int] = mapped_column(BigInteger)
-    head_hash: Mapped[str] = mapped_column(String(64))
-    head_mac: Mapped[str] = mapped_column(String(64))
-    first_seq: Mapped[int] = mapped_column(BigInteger)
-    first_prev_hash: Mapped[str] = mapped_column(String(64))
-    first_prev_mac: Mapped[str] = mapped_column(String(64))
-    entries: Mapped[int] = mapped_column(BigInteger)
-    """Entries kept when it was written (``seq - first_seq + 1``)."""
-    prev_checkpoint: Mapped[str] = mapped_column(String(64))
-    """SHA-256 of the previous checkpoint's signed document."""
-    key_version: Mapped[int] = mapped_column(Integer)
-    signature: Mapped[str] = mapped_column(String(128))
-    """Ed25519 signature (hex) of :func:`checkpoint_document`."""
 
 
 EXPORT_COLUMNS: tuple[str, ...] = tuple(c.key for c in AccessEntry.__table__.columns)
@@ -470,7 +379,7 @@ def _clean(value: str | None, limit: int) -> str | None:
 
 def _clean_detail(value: Any, where: str) -> Any:
     if isinstance(value, Mapping):
-        return {str(_clean(str(k), _NAME_CHARS)): _clean_detail(v, f"{where}.{k}") for k, v in value.items()}
+        return {str(_clean(str(k), NAME_CHARS)): _clean_detail(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean_detail(v, where) for v in value]
     if isinstance(value, str):
@@ -524,7 +433,7 @@ def _fields(
         raise ValueError(f"access-log outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     if isinstance(columns, str):
         raise TypeError("access-log columns must be a sequence of names, not one string")
-    names = [_clean(str(c), _NAME_CHARS) for c in columns]
+    names = [_clean(str(c), NAME_CHARS) for c in columns]
     if len(names) > _MAX_COLUMNS:
         raise ValueError(f"access-log entry names {len(names)} columns; at most {_MAX_COLUMNS}")
     for name, number in (("rows", rows), ("snapshot_id", snapshot_id)):
@@ -535,16 +444,16 @@ def _fields(
     return {
         "action": action,
         "outcome": outcome,
-        "actor": _clean(actor, _NAME_CHARS),
-        "system": _clean(system, _NAME_CHARS),
-        "department": _clean(department, _NAME_CHARS),
-        "dataset": _clean(dataset, _NAME_CHARS),
+        "actor": _clean(actor, NAME_CHARS),
+        "system": _clean(system, NAME_CHARS),
+        "department": _clean(department, NAME_CHARS),
+        "dataset": _clean(dataset, NAME_CHARS),
         "columns": canonical(names).decode("utf-8") if names else "[]",
         "purpose": _clean(purpose, _TEXT_CHARS),
         "rows": rows,
         "snapshot_id": snapshot_id,
         "reason": _clean(reason, _TEXT_CHARS),
-        "client": _clean(client, _NAME_CHARS),
+        "client": _clean(client, NAME_CHARS),
         "detail": _detail_text(detail),
     }
 
@@ -602,14 +511,12 @@ def require_auditor(store: Any, name: str | None, *, action: str, client: str | 
     (``hub people add NAME --role auditor``) may read them. The refusal is appended to the
     log under ``action`` and raised as :class:`AccessDeniedError` (exit code 5).
     """
-    from catalog.sharing.identities import Person, PersonRole, Role
-
     acting = (name or "").strip() or None
     reason: str | None = None
     if acting is None:
         reason = "who is acting? pass --as NAME or set HUB_USER"
     else:
-        with store._session() as session:
+        with store.session() as session:
             person = session.get(Person, acting)
             if person is None:
                 reason = f"no person {acting!r} is registered (hub people add)"
@@ -880,18 +787,18 @@ class AccessLog:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with self.store._session() as session:
+        with self.store.session() as session:
             _begin_write(session)
             yield session
 
     # -- reading -------------------------------------------------------------------------------
 
     def head(self) -> AccessHead | None:
-        with self.store._session() as session:
+        with self.store.session() as session:
             return session.get(AccessHead, HEAD_ID)
 
     def checkpoints(self) -> list[CheckpointInfo]:
-        with self.store._session() as session:
+        with self.store.session() as session:
             found = session.execute(select(AccessCheckpoint.__table__).order_by(AccessCheckpoint.number))
             return [_checkpoint_info(dict(r._mapping)) for r in found]
 
@@ -902,7 +809,7 @@ class AccessLog:
         clauses = (filters or Filters()).where()
         after = -(2**63)
         while True:
-            with self.store._session() as session:
+            with self.store.session() as session:
                 query = (
                     select(AccessEntry.__table__)
                     .where(AccessEntry.seq > after, *clauses)
@@ -916,7 +823,7 @@ class AccessLog:
             after = batch[-1]["seq"]
 
     def count(self, filters: Filters | None = None) -> int:
-        with self.store._session() as session:
+        with self.store.session() as session:
             query = select(func.count()).select_from(AccessEntry).where(*(filters or Filters()).where())
             return int(session.execute(query).scalar_one())
 
@@ -944,7 +851,7 @@ class AccessLog:
         problems: list[Problem] = []
         anchor = _anchor(head, checkpoints)
         walker.start(anchor, {c["seq"] for c in checkpoints})
-        with self.store._session() as session:
+        with self.store.session() as session:
             stray = session.execute(
                 select(AccessEntry.seq).where(AccessEntry.seq < anchor[0]).order_by(AccessEntry.seq).limit(1)
             ).scalar()
@@ -1016,7 +923,7 @@ class AccessLog:
     def _walk(self, start: int, limit: int | None) -> Iterator[dict[str, Any]]:
         after = start - 1
         while True:
-            with self.store._session() as session:
+            with self.store.session() as session:
                 query = select(AccessEntry.__table__).where(AccessEntry.seq > after)
                 if limit is not None:
                     query = query.where(AccessEntry.seq <= limit)
@@ -1032,7 +939,7 @@ class AccessLog:
     @contextmanager
     def _read(self) -> Iterator[Session]:
         """A short transaction that sees one consistent state of head, checkpoints and tail."""
-        with self.store._session() as session:
+        with self.store.session() as session:
             dialect = session.get_bind().dialect.name
             if dialect == "postgresql":
                 session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
@@ -1218,7 +1125,7 @@ class AccessLog:
         min_days = settings.unusual_min_days if unusual_min_days is None else unusual_min_days
         filters = filters or Filters()
         clauses = filters.where()
-        with self.store._session() as session:
+        with self.store.session() as session:
             day = _day(session.get_bind().dialect.name)
             denied = func.sum(case((AccessEntry.outcome == "denied", 1), else_=0))
             grouped = session.execute(

@@ -35,14 +35,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import (
-    BigInteger,
-    Date,
-    Enum,
-    ForeignKey,
-    Index,
-    String,
-    Text,
-    UniqueConstraint,
     delete,
     func,
     insert,
@@ -50,103 +42,20 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from catalog.metadata.models import Base, UTCDateTime, _BigId, utcnow
+from catalog.metadata.batches import utcnow
+from catalog.metadata.corrections import (
+    Correction,
+    CorrectionMessage,
+    CorrectionOrigin,
+    CorrectionStatus,
+)
 from masking.errors import MaskRuleError
 from quality.errors import CorrectionNotFoundError, CorrectionStateError, RecordNotSharedError
 from schemas.contract import DEFAULT_LEVEL, Contract
 
 ROW_COLUMN = "_row"
-
-
-class CorrectionStatus(StrEnum):
-    """Where a request stands."""
-
-    OPEN = "open"
-    RESOLVED = "resolved"
-    """Closed by a steward with a note (fixed at the source, or the data was right)."""
-    CORRECTED = "corrected"
-    """Closed by the hub: a later batch registered a corrected record for the key."""
-
-
-class CorrectionOrigin(StrEnum):
-    """Who opened a request."""
-
-    QUARANTINE = "quarantine"
-    CONSUMER = "consumer"
-
-
-def _enum(kind: type[StrEnum]) -> Enum:
-    return Enum(
-        kind,
-        native_enum=False,
-        length=16,
-        validate_strings=True,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
-class Correction(Base):
-    """One correction request to a source department, with its deadline."""
-
-    __tablename__ = "hub_corrections"
-    __table_args__ = (
-        UniqueConstraint("batch_id", "row", name="uq_hub_corrections_batch_row"),
-        Index("ix_hub_corrections_dataset_key", "dataset", "key_token"),
-        Index("ix_hub_corrections_status_due", "status", "due_on"),
-        Index("ix_hub_corrections_department_status", "department_code", "status"),
-    )
-
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
-    dataset: Mapped[str] = mapped_column(String(64))
-    department_code: Mapped[str] = mapped_column(String(32))
-    """Source department (数源部门) that must check and answer."""
-    department: Mapped[str | None] = mapped_column(String(128), default=None)
-    origin: Mapped[CorrectionOrigin] = mapped_column(_enum(CorrectionOrigin))
-    status: Mapped[CorrectionStatus] = mapped_column(_enum(CorrectionStatus), default=CorrectionStatus.OPEN)
-    batch_id: Mapped[str | None] = mapped_column(String(128), default=None)
-    """The batch whose quarantine opened the request (quarantine origin only)."""
-    row: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    """The quarantined row's number in that batch."""
-    key_token: Mapped[str | None] = mapped_column(String(256), default=None)
-    """The record's key as published (keyed token for identity numbers); null when the
-    quarantined row had no usable key, which is then found by batch and row."""
-    fields: Mapped[str] = mapped_column(String(1024))
-    """Fields to check, comma-separated (contract names)."""
-    rules: Mapped[str | None] = mapped_column(String(1024), default=None)
-    """Rule codes the row broke, comma-separated (quarantine origin)."""
-    reason: Mapped[str] = mapped_column(Text)
-    filed_by: Mapped[str] = mapped_column(String(128))
-    """``hub`` for the quality gate, else the consumer system that filed it."""
-    field_digest: Mapped[str | None] = mapped_column(String(64), default=None)
-    """SHA-256 of the disputed field's published value when a consumer filed the request:
-    a later record with another value there closes it."""
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    due_on: Mapped[date] = mapped_column(Date)
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    closed_by: Mapped[str | None] = mapped_column(String(128), default=None)
-    """Steward who resolved it, or the batch whose registered record corrected it."""
-    resolution: Mapped[str | None] = mapped_column(Text, default=None)
-
-    def __repr__(self) -> str:
-        return f"Correction({self.id!r}, {self.dataset!r}, status={self.status.value!r})"
-
-
-class CorrectionMessage(Base):
-    """One message in a request's thread."""
-
-    __tablename__ = "hub_correction_messages"
-    __table_args__ = (Index("ix_hub_correction_messages_correction", "correction_id", "at"),)
-
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
-    correction_id: Mapped[int] = mapped_column(
-        _BigId,
-        ForeignKey("hub_corrections.id", ondelete="CASCADE", name="fk_hub_correction_messages_correction"),
-    )
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    author: Mapped[str] = mapped_column(String(128))
-    message: Mapped[str] = mapped_column(Text)
 
 
 # -- keys ----------------------------------------------------------------------------------
@@ -306,8 +215,8 @@ class Corrections:
         self.store = store
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with self.store._session() as session:
+    def session(self) -> Iterator[Session]:
+        with self.store.session() as session:
             yield session
 
     # -- opening --------------------------------------------------------------------------
@@ -317,7 +226,7 @@ class Corrections:
         opened = select(Correction.id).where(
             Correction.batch_id == batch_id, Correction.origin == CorrectionOrigin.QUARANTINE
         )
-        with self._session() as session:
+        with self.session() as session:
             # explicit: SQLite enforces the cascade only with its foreign-key pragma on
             session.execute(delete(CorrectionMessage).where(CorrectionMessage.correction_id.in_(opened)))
             result = session.execute(delete(Correction).where(Correction.id.in_(opened)))
@@ -345,7 +254,7 @@ class Corrections:
             for start in range(0, table.num_rows, _CHUNK):
                 part = table.slice(start, _CHUNK)
                 tokens = [t for t in part.column("key_token").to_pylist() if t]
-                with self._session() as session:
+                with self.session() as session:
                     taken = self._open_keys(session, batch.dataset, batch.id, tokens)
                     values = [
                         {
@@ -415,7 +324,7 @@ class Corrections:
             opened_at=utcnow(),
             due_on=due_on,
         )
-        with self._session() as session:
+        with self.session() as session:
             session.add(request)
             session.flush()
             session.add(CorrectionMessage(correction_id=request.id, author=system, message=reason))
@@ -424,7 +333,7 @@ class Corrections:
     # -- the thread and closing -----------------------------------------------------------
 
     def get(self, correction_id: int) -> Correction:
-        with self._session() as session:
+        with self.session() as session:
             return self._require(session, correction_id)
 
     @staticmethod
@@ -440,7 +349,7 @@ class Corrections:
             .where(CorrectionMessage.correction_id == correction_id)
             .order_by(CorrectionMessage.at, CorrectionMessage.id)
         )
-        with self._session() as session:
+        with self.session() as session:
             self._require(session, correction_id)
             return list(session.scalars(query))
 
@@ -448,7 +357,7 @@ class Corrections:
         """Add a message to a request's thread (closed requests keep their thread, read-only)."""
         if not message.strip():
             raise CorrectionStateError(f"correction request {correction_id}: the message is empty")
-        with self._session() as session:
+        with self.session() as session:
             request = self._require(session, correction_id)
             if request.status is not CorrectionStatus.OPEN:
                 raise CorrectionStateError(
@@ -465,7 +374,7 @@ class Corrections:
         if not note.strip():
             raise CorrectionStateError(f"correction request {correction_id}: resolving needs a --note")
         now = utcnow()
-        with self._session() as session:
+        with self.session() as session:
             updated = session.execute(
                 update(Correction)
                 .where(Correction.id == correction_id, Correction.status == CorrectionStatus.OPEN)
@@ -506,7 +415,7 @@ class Corrections:
             Correction.key_token.is_not(None),
             or_(Correction.batch_id.is_(None), Correction.batch_id != batch_id),
         )
-        with self._session() as session:
+        with self.session() as session:
             candidates = session.execute(query).all()
         if not candidates:
             return 0
@@ -529,7 +438,7 @@ class Corrections:
                     closing.add(candidate.id)
         done = sorted(closing)
         now = utcnow()
-        with self._session() as session:
+        with self.session() as session:
             for start in range(0, len(done), _CHUNK):
                 session.execute(
                     update(Correction)
@@ -558,7 +467,7 @@ class Corrections:
             )
             .distinct()
         )
-        with self._session() as session:
+        with self.session() as session:
             found = session.execute(query).all()
         if not found:
             return []
@@ -579,7 +488,7 @@ class Corrections:
             Correction.status == CorrectionStatus.OPEN,
             Correction.key_token.is_not(None),
         )
-        with self._session() as session:
+        with self.session() as session:
             candidates = session.execute(query).all()
         if not candidates or not pairs.num_rows:
             return 0
@@ -587,7 +496,7 @@ class Corrections:
         at = pc.index_in(pa.array([c.key_token for c in candidates], pa.string()), value_set=old).to_pylist()
         new = pairs.column("new_token").combine_chunks()
         moves = [(c.id, new[p].as_py()) for c, p in zip(candidates, at, strict=True) if p is not None]
-        with self._session() as session:
+        with self.session() as session:
             for correction_id, token in moves:
                 session.execute(
                     update(Correction).where(Correction.id == correction_id).values(key_token=token)
@@ -617,7 +526,7 @@ class Corrections:
             query = query.where(Correction.status == CorrectionStatus.OPEN, Correction.due_on < overdue_on)
         if limit is not None:
             query = query.limit(limit)
-        with self._session() as session:
+        with self.session() as session:
             return list(session.scalars(query))
 
     def counts(self, *, dataset: str | None = None, today: date) -> dict[str, int]:
@@ -629,7 +538,7 @@ class Corrections:
         if dataset is not None:
             query = query.where(Correction.dataset == dataset)
             late = late.where(Correction.dataset == dataset)
-        with self._session() as session:
+        with self.session() as session:
             found = {status.value: int(n) for status, n in session.execute(query)}
             found["overdue"] = int(session.scalar(late) or 0)
         return found

@@ -42,18 +42,10 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 from sqlalchemy import (
-    BigInteger,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
     delete,
     func,
     or_,
@@ -61,7 +53,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from catalog.audit.log import _begin_write, record_access
 from catalog.deliveries.publish import (
@@ -75,9 +67,10 @@ from catalog.deliveries.publish import (
     grant_topic,
 )
 from catalog.entries.lineage import Delivery, register_delivery_source
-from catalog.metadata.models import Base, Batch, BatchStatus, UTCDateTime, _BigId, utcnow
+from catalog.metadata.batches import Batch, BatchStatus, utcnow
+from catalog.metadata.deliveries import DeliveryKind, DeliveryLease, DeliveryStatus, OutboxDelivery
 from catalog.sharing.grants import Grant, GrantRef, System, _grant_ref, list_grants
-from catalog.sharing.identities import SharingError, _day, _enum
+from catalog.sharing.identities import SharingError, _day
 from schemas import BATCH_ID_COLUMN, Contract, load_contract
 from schemas.errors import ContractError, FatalError, HubError, TransientError
 
@@ -104,88 +97,11 @@ Progress = Callable[[int], None]
 T = TypeVar("T")
 
 
-class DeliveryStatus(StrEnum):
-    """``pending`` until sent; ``cancelled`` when its grant stopped giving anything."""
-
-    PENDING = "pending"
-    SENT = "sent"
-    CANCELLED = "cancelled"
-
-
-class DeliveryKind(StrEnum):
-    INITIAL = "initial"
-    """The whole dataset as of a registered batch's snapshot: a grant's first delivery."""
-    BATCH = "batch"
-    """The rows one batch registered, from its snapshot."""
-    REPLAY = "replay"
-    """A batch's rows again, asked for with ``hub publish --replay``."""
-
-
 class DeliveryError(FatalError):
     """A delivery cannot be made or queued: its snapshot is gone, or a replay names none."""
 
 
 # -- tables -----------------------------------------------------------------------------------
-
-
-class OutboxDelivery(Base):
-    """One delivery owed to (or made to) a grant's topic: which rows, from which snapshot."""
-
-    __tablename__ = "hub_deliveries"
-    __table_args__ = (
-        UniqueConstraint("grant_id", "once", name="uq_hub_deliveries_grant_once"),
-        Index("ix_hub_deliveries_grant_status", "grant_id", "status", "sequence"),
-        Index("ix_hub_deliveries_batch", "batch_id"),
-        Index("ix_hub_deliveries_dataset_snapshot", "dataset", "snapshot_id"),
-    )
-
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
-    grant_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("hub_grants.id", name="fk_hub_deliveries_grant")
-    )
-    dataset: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[DeliveryKind] = mapped_column(_enum(DeliveryKind, 16))
-    batch_id: Mapped[str] = mapped_column(
-        String(128), ForeignKey("hub_batches.id", name="fk_hub_deliveries_batch")
-    )
-    """The batch whose rows (batch, replay) or whose snapshot (initial) are delivered."""
-    snapshot_id: Mapped[int] = mapped_column(BigInteger)
-    """The dataset snapshot read: the one that batch's commit made."""
-    sequence: Mapped[int] = mapped_column(BigInteger)
-    """Iceberg sequence number of that snapshot: a grant's deliveries are sent in this order."""
-    once: Mapped[str | None] = mapped_column(String(160), default=None)
-    """``initial`` or ``batch:<id>``: at most one of each per grant (none for a replay)."""
-    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, 16), default=DeliveryStatus.PENDING)
-    topic: Mapped[str] = mapped_column(String(255))
-    columns: Mapped[str] = mapped_column(Text)
-    """The grant's columns, as a JSON list."""
-    from_snapshot_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    """For a replay: the snapshot it was asked to start from."""
-    requested_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
-    """Why the last attempt failed (it stays pending)."""
-    source_table: Mapped[str | None] = mapped_column(String(128), default=None)
-    source_snapshot_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    """Table and snapshot the rows were read from (the view's own snapshot for a view)."""
-    messages: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    access_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    """The access-log entry recording the delivery."""
-    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    reason: Mapped[str | None] = mapped_column(Text, default=None)
-    """Why it was cancelled."""
-
-
-class DeliveryLease(Base):
-    """Which sender works through a grant's queue, until when (renewed while it sends)."""
-
-    __tablename__ = "hub_delivery_leases"
-
-    grant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    owner: Mapped[str] = mapped_column(String(64))
-    until: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # -- what callers get -------------------------------------------------------------------------
@@ -340,7 +256,7 @@ def derived_keys(grant_id: int, values: pa.Array) -> pa.Array:
 
 def subscription(store: MetadataStore, grant_id: int, *, topic_prefix: str) -> dict[str, Any]:
     """What a grant's subscriber needs: topic, key, headers and the JSON Schema of a value."""
-    with store._session() as session:
+    with store.session() as session:
         row = session.get(Grant, grant_id)
         if row is None:
             raise SharingError(f"no grant {grant_id} is recorded")
@@ -390,7 +306,7 @@ def list_deliveries(
         query = query.where(OutboxDelivery.dataset == dataset)
     if limit is not None:
         query = query.limit(limit)
-    with store._session() as session:
+    with store.session() as session:
         return [_ref(row) for row in session.scalars(query)]
 
 
@@ -407,7 +323,7 @@ def delivered_topics(
     )
     if datasets:
         query = query.where(Grant.dataset.in_(list(datasets)))
-    with store._session() as session:
+    with store.session() as session:
         grants = [_grant_ref(g) for g in session.scalars(query)]
         topics = dict(
             session.execute(
@@ -427,7 +343,7 @@ def _lineage_deliveries(store: MetadataStore, dataset: str) -> Iterator[Delivery
         .where(OutboxDelivery.dataset == dataset, OutboxDelivery.status == DeliveryStatus.SENT)
         .order_by(OutboxDelivery.id)
     )
-    with store._session() as session:
+    with store.session() as session:
         found = session.execute(query).all()
     for row, system, department in found:
         assert row.sent_at is not None
@@ -536,7 +452,7 @@ class Outbox:
         )
         if dataset is not None:
             query = query.where(Batch.dataset == dataset)
-        with self.store._session() as session:
+        with self.store.session() as session:
             batch_ids = list(session.scalars(query))
         return [d for batch_id in batch_ids for d in self.queue_batch(batch_id)]
 
@@ -544,7 +460,7 @@ class Outbox:
         """Give each active grant without a delivery its initial one, pinned at the latest
         registered batch of its dataset (nothing while the dataset has none)."""
         grants = list_grants(self.store, dataset=dataset)
-        with self.store._session() as session:
+        with self.store.session() as session:
             served = set(
                 session.scalars(select(OutboxDelivery.grant_id).where(OutboxDelivery.once == "initial"))
             )
@@ -573,7 +489,7 @@ class Outbox:
         Refused, and recorded, for a grant that is unknown, revoked or expired (or whose
         system is revoked).
         """
-        with self.store._session() as session:
+        with self.store.session() as session:
             row = session.get(Grant, grant_id)
             grant = _grant_ref(row) if row is not None else None
             reason = _stopped(session, grant_id)
@@ -621,7 +537,7 @@ class Outbox:
         )
         if batch_id is not None:
             query = query.where(OutboxDelivery.batch_id == batch_id)
-        with self.store._session() as session:
+        with self.store.session() as session:
             return sorted(session.scalars(query))
 
     # -- sending ----------------------------------------------------------------------------
@@ -677,7 +593,7 @@ class Outbox:
         progress: Callable[[str, int], None] | None,
     ) -> str:
         """Send one delivery: ``sent``, ``cancelled`` (with the grant's other pending ones) or ``failed``."""
-        with self.store._session() as session:
+        with self.store.session() as session:
             reason = _stopped(session, item.grant_id)
             row = session.get(Grant, item.grant_id)
             assert row is not None
@@ -837,7 +753,7 @@ class Outbox:
         return self._write(work)
 
     def _failed(self, item: DeliveryRef, message: str) -> None:
-        with self.store._session() as session:
+        with self.store.session() as session:
             session.execute(
                 update(OutboxDelivery)
                 .where(OutboxDelivery.id == item.id, OutboxDelivery.status == DeliveryStatus.PENDING)
@@ -923,7 +839,7 @@ class Outbox:
             .order_by(OutboxDelivery.sequence.desc(), OutboxDelivery.id.desc())
             .limit(1)
         )
-        with self.store._session() as session:
+        with self.store.session() as session:
             row = session.scalars(query).first()
             return _ref(row) if row is not None else None
 
@@ -938,7 +854,7 @@ class Outbox:
             .where(OutboxDelivery.grant_id == grant_id, OutboxDelivery.status == DeliveryStatus.PENDING)
             .order_by(OutboxDelivery.sequence, OutboxDelivery.id)
         )
-        with self.store._session() as session:
+        with self.store.session() as session:
             return [_ref(row) for row in session.scalars(query)]
 
     def _write(self, work: Callable[[Session], T]) -> T:
@@ -946,7 +862,7 @@ class Outbox:
         concurrent writer adding the same delivery makes it run again, seeing that one."""
         for attempt in range(3):
             try:
-                with self.store._session() as session:
+                with self.store.session() as session:
                     _begin_write(session)
                     return work(session)
             except IntegrityError:
@@ -967,7 +883,7 @@ class Outbox:
     def _try_lease(self, grant_id: int) -> bool:
         now = utcnow()
         until = now + timedelta(seconds=self.lease_s)
-        with self.store._session() as session:
+        with self.store.session() as session:
             taken = session.execute(
                 update(DeliveryLease)
                 .where(
@@ -981,7 +897,7 @@ class Outbox:
             if session.get(DeliveryLease, grant_id) is not None:
                 return False
         try:
-            with self.store._session() as session:
+            with self.store.session() as session:
                 session.add(DeliveryLease(grant_id=grant_id, owner=self.owner, until=until))
         except IntegrityError:
             return False
@@ -989,7 +905,7 @@ class Outbox:
 
     def _renew(self, grant_id: int) -> None:
         until = utcnow() + timedelta(seconds=self.lease_s)
-        with self.store._session() as session:
+        with self.store.session() as session:
             kept = session.execute(
                 update(DeliveryLease)
                 .where(DeliveryLease.grant_id == grant_id, DeliveryLease.owner == self.owner)
@@ -1002,7 +918,7 @@ class Outbox:
                 )
 
     def _release(self, grant_id: int) -> None:
-        with self.store._session() as session:
+        with self.store.session() as session:
             session.execute(
                 delete(DeliveryLease).where(
                     DeliveryLease.grant_id == grant_id, DeliveryLease.owner == self.owner
@@ -1044,7 +960,7 @@ class Outbox:
         query = select(Batch).where(
             Batch.dataset == dataset, Batch.status.in_(_DONE), Batch.snapshot_id.is_not(None)
         )
-        with self.store._session() as session:
+        with self.store.session() as session:
             return list(session.scalars(query.order_by(Batch.registered_at, Batch.id)))
 
     def _latest_registered(self, dataset: str) -> Batch | None:

@@ -22,16 +22,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import Enum, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from catalog.metadata.models import Base, Batch, BatchStatus, UTCDateTime, _BigId, utcnow
+from catalog.metadata.batches import Batch, BatchStatus, utcnow
+from catalog.metadata.entries import CatalogueEntry, CatalogueVersion, EntryStatus
 from schemas.contract import (
     CONTRACT_DIR,
     RESOURCE_CODE_PATTERN,
@@ -53,11 +53,6 @@ SYSTEM_AUTHOR = "hub"
 """Author of versions the hub makes itself (generated from a contract)."""
 
 
-class EntryStatus(StrEnum):
-    DRAFT = "draft"
-    PUBLISHED = "published"
-
-
 class CatalogueError(ContractError):
     """A catalogue entry cannot be found, edited or published as asked."""
 
@@ -75,62 +70,6 @@ class ConcurrentEditError(TransientError):
 
 
 # -- tables -------------------------------------------------------------------------------
-
-
-class CatalogueEntry(Base):
-    """One dataset's catalogue entry: its current and published versions."""
-
-    __tablename__ = "hub_catalogue_entries"
-
-    dataset: Mapped[str] = mapped_column(String(64), primary_key=True)
-    status: Mapped[EntryStatus] = mapped_column(
-        Enum(
-            EntryStatus,
-            native_enum=False,
-            length=16,
-            validate_strings=True,
-            values_callable=lambda e: [m.value for m in e],
-            name="entrystatus",
-        ),
-        default=EntryStatus.DRAFT,
-    )
-    version: Mapped[int] = mapped_column(Integer)
-    """The current (newest) version."""
-    published_version: Mapped[int | None] = mapped_column(Integer, default=None)
-    """The version consumers see; None while the entry was never published."""
-    contract_version: Mapped[str] = mapped_column(String(32))
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    published_by: Mapped[str | None] = mapped_column(String(128), default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-
-class CatalogueVersion(Base):
-    """One version of an entry: its whole content, and who changed it, when and why."""
-
-    __tablename__ = "hub_catalogue_versions"
-    __table_args__ = (
-        UniqueConstraint("dataset", "version", name="uq_hub_catalogue_versions_dataset_version"),
-    )
-
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
-    dataset: Mapped[str] = mapped_column(
-        String(64), ForeignKey("hub_catalogue_entries.dataset", ondelete="CASCADE")
-    )
-    version: Mapped[int] = mapped_column(Integer)
-    change: Mapped[str] = mapped_column(String(16))
-    """``generated``, ``regenerated`` (new contract version), ``edited``, ``published``."""
-    note: Mapped[str] = mapped_column(Text)
-    author: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    contract_version: Mapped[str] = mapped_column(String(32))
-    contract_digest: Mapped[str] = mapped_column(String(64))
-    content: Mapped[str] = mapped_column(Text)
-    """The entry as JSON (:class:`EntryContent`)."""
-    edited: Mapped[str] = mapped_column(Text, default="[]")
-    """JSON list of the fields a steward set: they keep their value across contract versions."""
-    contract: Mapped[str] = mapped_column(Text)
-    """The contract this version came from, as JSON (the history of contracts)."""
 
 
 # -- content ------------------------------------------------------------------------------
@@ -661,7 +600,7 @@ class Catalogue:
 
     def _sync_one(self, contract: Contract, *, steward: str | None, note: str | None) -> str | None:
         digest = contract_digest(contract)
-        with self.store._session() as session:
+        with self.store.session() as session:
             entry = session.get(CatalogueEntry, contract.name)
             latest = None if entry is None else self._version_row(session, contract.name, entry.version)
         if entry is None or latest is None:
@@ -745,7 +684,7 @@ class Catalogue:
     def entries(self, *, facts: bool = True) -> list[EntryView]:
         """The current version of every entry (generating missing ones first)."""
         report = self.sync()
-        with self.store._session() as session:
+        with self.store.session() as session:
             names = list(session.scalars(select(CatalogueEntry.dataset).order_by(CatalogueEntry.dataset)))
         return [self.entry(n, facts=facts, pending=report.pending.get(n), synced=True) for n in names]
 
@@ -762,7 +701,7 @@ class Catalogue:
         dataset = self.known(dataset)
         if not synced:
             pending = self.sync(dataset).pending.get(dataset)
-        with self.store._session() as session:
+        with self.store.session() as session:
             entry = self._entry_row(session, dataset)
             number = entry.version if version is None else version
             row = self._version_row(session, dataset, number)
@@ -802,7 +741,7 @@ class Catalogue:
         """Every version of an entry, oldest first."""
         dataset = self.known(dataset)
         self.sync(dataset)
-        with self.store._session() as session:
+        with self.store.session() as session:
             entry = self._entry_row(session, dataset)
             rows = session.scalars(
                 select(CatalogueVersion)
@@ -824,7 +763,7 @@ class Catalogue:
 
     def contract_of(self, dataset: str, version: int) -> dict[str, Any]:
         """The contract (as JSON) an entry version came from."""
-        with self.store._session() as session:
+        with self.store.session() as session:
             row = self._version_row(session, self.known(dataset), version)
             if row is None:
                 raise CatalogueError(f"catalogue entry {dataset} has no version {version}")
@@ -867,7 +806,7 @@ class Catalogue:
     def facts(self, dataset: str) -> Facts:
         """Current snapshot, rows, last successful batch and the achieved k of the unconditional view."""
         done = (BatchStatus.REGISTERED, BatchStatus.PUBLISHED)
-        with self.store._session() as session:
+        with self.store.session() as session:
             batch = session.scalars(
                 select(Batch)
                 .where(Batch.dataset == dataset, Batch.status.in_(done))
@@ -961,7 +900,11 @@ class Catalogue:
         pending = self.sync(dataset).pending.get(dataset)
         current = self.entry(dataset, facts=False, synced=True, pending=pending)
         by = _require_steward(
-            self.store, by, current.content.provider_code, action="catalog.deliveries.publish", dataset=dataset
+            self.store,
+            by,
+            current.content.provider_code,
+            action="catalog.deliveries.publish",
+            dataset=dataset,
         )
         if pending:
             raise CatalogueError(f"catalogue entry {dataset} is not published: {pending}")
@@ -988,7 +931,7 @@ class Catalogue:
             dataset=dataset,
         )
         now = utcnow()
-        with self.store._session() as session:
+        with self.store.session() as session:
             entry = self._entry_row(session, dataset)
             entry.published_version, entry.status = version, EntryStatus.PUBLISHED
             entry.published_at, entry.published_by = now, by
@@ -1017,7 +960,7 @@ class Catalogue:
             f"{expected_version}); look at `hub catalog show {name}` and run the command again"
         )
         try:
-            with self.store._session() as session:
+            with self.store.session() as session:
                 entry = session.get(CatalogueEntry, name)
                 previous = None if entry is None else self._version_row(session, name, entry.version)
                 if (entry.version if entry else 0) != expected_version:
@@ -1071,13 +1014,13 @@ class Catalogue:
         """The dataset name if it has a contract or an entry, else a refusal naming the known ones."""
         if dataset in self.contracts:
             return dataset
-        with self.store._session() as session:
+        with self.store.session() as session:
             if session.get(CatalogueEntry, dataset) is not None:
                 return dataset
         raise UnknownDatasetError(self._unknown_message(dataset))
 
     def _unknown_message(self, dataset: str) -> str:
-        with self.store._session() as session:
+        with self.store.session() as session:
             stored = set(session.scalars(select(CatalogueEntry.dataset)))
         known = ", ".join(sorted(stored | set(self.contracts))) or "none"
         return f"no catalogue entry for dataset {dataset!r} (known: {known})"

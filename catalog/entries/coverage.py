@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from catalog.metadata.models import Batch, BatchStatus, utcnow
+from catalog.metadata.batches import Batch, BatchStatus, utcnow
 from schemas.contract import UpdateCycle
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def status(
     """Coverage of the departments and freshness of the datasets, as of ``now``."""
     now = now or utcnow()
     done = (BatchStatus.REGISTERED, BatchStatus.PUBLISHED)
-    with store._session() as session:
+    with store.session() as session:
         by_source = dict(
             session.execute(
                 select(Batch.source, func.max(Batch.registered_at))

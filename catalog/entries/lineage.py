@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from catalog.metadata.models import Batch, BatchStatus
+from catalog.metadata.batches import Batch, BatchStatus
 
 if TYPE_CHECKING:
     from catalog.metadata.store import MetadataStore
@@ -161,7 +161,7 @@ def dataset_lineage(
     ``limit`` keeps a daily dataset's tree to a screen; ``None`` gives every batch.
     ``current_snapshot_id`` (the table's) marks the snapshot consumers read now.
     """
-    with store._session() as session:
+    with store.session() as session:
         sources = list(
             session.scalars(
                 select(Batch.source).where(Batch.dataset == dataset).distinct().order_by(Batch.source)

@@ -287,7 +287,7 @@ def _rule_rows(store: MetadataStore, batch_ids: Sequence[str]) -> dict[str, dict
     """batch -> (rule, field) -> distinct rows, for the rules the scorecard reads."""
     from sqlalchemy import func, select
 
-    from catalog.metadata.models import Violation
+    from catalog.metadata.batches import Violation
 
     found: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
     rows = func.count(func.distinct(Violation.row))
@@ -297,7 +297,7 @@ def _rule_rows(store: MetadataStore, batch_ids: Sequence[str]) -> dict[str, dict
             .where(Violation.batch_id.in_(part), Violation.rule.in_((DUPLICATE_RULE, REQUIRED_RULE)))
             .group_by(Violation.batch_id, Violation.rule, Violation.field)
         )
-        with store._session() as session:
+        with store.session() as session:
             for batch_id, rule, name, count in session.execute(query):
                 found[batch_id][(rule, name)] = int(count)
     return found
@@ -322,7 +322,7 @@ def batch_scores(
     """Every validated batch (of ``dataset``, started on or after ``since``), oldest first."""
     from sqlalchemy import select
 
-    from catalog.metadata.models import Batch
+    from catalog.metadata.batches import Batch
     from schemas.contract import load_contract
 
     query = select(Batch).where(Batch.rows_in.is_not(None), Batch.rows_valid.is_not(None))
@@ -331,7 +331,7 @@ def batch_scores(
     if since is not None:
         query = query.where(Batch.started_at >= datetime.combine(since, datetime.min.time(), tzinfo=UTC))
     query = query.order_by(Batch.started_at, Batch.id)
-    with store._session() as session:
+    with store.session() as session:
         batches = list(session.scalars(query))
     rules = _rule_rows(store, [b.id for b in batches])
     by_source = _departments(sources)
@@ -470,7 +470,7 @@ def _last_registered(store: MetadataStore, datasets: list[str]) -> dict[str, dat
     """Dataset -> when its latest registered batch was registered (whatever ``since`` says)."""
     from sqlalchemy import func, select
 
-    from catalog.metadata.models import Batch
+    from catalog.metadata.batches import Batch
 
     if not datasets:
         return {}
@@ -479,7 +479,7 @@ def _last_registered(store: MetadataStore, datasets: list[str]) -> dict[str, dat
         .where(Batch.dataset.in_(datasets), Batch.registered_at.is_not(None))
         .group_by(Batch.dataset)
     )
-    with store._session() as session:
+    with store.session() as session:
         rows = list(session.execute(query))
     found: dict[str, datetime] = {}
     for name, when in rows:

@@ -1,23 +1,16 @@
-"""Imports every module that declares tables on :data:`catalog.metadata.models.Base`, so that
-migrations and schema checks see the whole hub metadata."""
+"""Every module that declares tables on :data:`catalog.metadata.base.Base`, so that
+migrations and schema checks see the whole hub metadata.
+
+All of them live in this package, one module per domain, so listing them takes no import
+of a higher layer: the store, the migrations and the schema test see every table without
+the concepts above them being loaded.
+"""
 
 from __future__ import annotations
 
-import catalog.audit.log
-import catalog.corrections.corrections
-import catalog.deliveries.outbox
-import catalog.entries.catalogue
-import catalog.metadata.models
-import catalog.sharing.grants
-from catalog.metadata.models import Base
+from catalog.metadata import audit, batches, corrections, deliveries, entries, sharing
+from catalog.metadata.base import Base
 
 __all__ = ["MODULES", "Base"]
 
-MODULES = (
-    catalog.metadata.models,
-    catalog.entries.catalogue,
-    catalog.sharing.grants,
-    catalog.audit.log,
-    catalog.deliveries.outbox,
-    catalog.corrections.corrections,
-)
+MODULES = (batches, entries, sharing, audit, deliveries, corrections)

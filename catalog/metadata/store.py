@@ -31,8 +31,8 @@ from catalog.errors import (
     QuarantineInputError,
     ReleaseRefusedError,
 )
+from catalog.metadata.batches import Batch, BatchStatus, Decryption, QuarantinedRow, Violation, utcnow
 from catalog.metadata.migrate import upgrade
-from catalog.metadata.models import Batch, BatchStatus, Decryption, QuarantinedRow, Violation, utcnow
 from schemas.errors import redact_url
 
 ROW_COLUMN = "_row"
@@ -114,7 +114,7 @@ class MetadataStore:
         return reason.replace(str(password), "***") if password else reason
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
+    def session(self) -> Iterator[Session]:
         with self._unavailable_as_transient(), self._sessions.begin() as session:
             yield session
 
@@ -135,7 +135,7 @@ class MetadataStore:
         Restarting clears the counts, snapshot, error and quarantine of the earlier attempt
         so that its leftovers cannot be counted twice.
         """
-        with self._session() as session:
+        with self.session() as session:
             batch = session.get(Batch, batch_id)
             if batch is None:
                 batch = Batch(id=batch_id, dataset=dataset, source=source, contract_version=contract_version)
@@ -177,7 +177,7 @@ class MetadataStore:
                 fields.setdefault("registered_at", now)
             elif fields["status"] is BatchStatus.PUBLISHED:
                 fields.setdefault("published_at", now)
-        with self._session() as session:
+        with self.session() as session:
             batch = self._require(session, batch_id)
             for name, value in fields.items():
                 setattr(batch, name, value)
@@ -195,7 +195,7 @@ class MetadataStore:
         the other gets :class:`ReleaseRefusedError`.
         """
         now = utcnow()
-        with self._session() as session:
+        with self.session() as session:
             changed = session.execute(
                 update(Batch)
                 .where(Batch.id == batch_id, Batch.status == BatchStatus.HELD)
@@ -221,7 +221,7 @@ class MetadataStore:
         ``batch_id`` again (the watermark had not moved), so releasing this one would put
         older records over newer ones."""
         done = (BatchStatus.REGISTERED, BatchStatus.PUBLISHED)
-        with self._session() as session:
+        with self.session() as session:
             batch = self._require(session, batch_id)
             query = (
                 select(Batch)
@@ -235,7 +235,7 @@ class MetadataStore:
 
     def add_warnings(self, batch_id: str, lines: Sequence[str]) -> Batch:
         """Append lines to what the batch went on despite (each once)."""
-        with self._session() as session:
+        with self.session() as session:
             batch = self._require(session, batch_id)
             known = (batch.warnings or "").splitlines()
             batch.warnings = "\n".join(dict.fromkeys([*known, *lines])) or None
@@ -243,12 +243,12 @@ class MetadataStore:
             return batch
 
     def get_batch(self, batch_id: str) -> Batch:
-        with self._session() as session:
+        with self.session() as session:
             return self._require(session, batch_id)
 
     def latest_batch(self, dataset: str) -> Batch | None:
         """The most recently started batch of a dataset, whatever its status."""
-        with self._session() as session:
+        with self.session() as session:
             query = (
                 select(Batch)
                 .where(Batch.dataset == dataset)
@@ -261,7 +261,7 @@ class MetadataStore:
         """Where the source's next incremental read starts: the watermark of its latest
         registered batch. A failed batch never advances it, since it never registers."""
         done = (BatchStatus.REGISTERED, BatchStatus.PUBLISHED)
-        with self._session() as session:
+        with self.session() as session:
             query = (
                 select(Batch.watermark_to)
                 .where(Batch.source == source, Batch.status.in_(done), Batch.watermark_to.is_not(None))
@@ -272,7 +272,7 @@ class MetadataStore:
 
     def last_batch_of_source(self, source: str) -> Batch | None:
         """The most recently started batch of a source, whatever its status."""
-        with self._session() as session:
+        with self.session() as session:
             query = (
                 select(Batch)
                 .where(Batch.source == source)
@@ -286,7 +286,7 @@ class MetadataStore:
         query = select(Batch).order_by(Batch.started_at.desc(), Batch.id.desc()).limit(limit)
         if dataset is not None:
             query = query.where(Batch.dataset == dataset)
-        with self._session() as session:
+        with self.session() as session:
             return list(session.scalars(query))
 
     @staticmethod
@@ -323,7 +323,7 @@ class MetadataStore:
             }
             for v in violations
         ]
-        with self._session() as session:
+        with self.session() as session:
             self._require(session, batch_id)
             for start in range(0, len(numbers), _DELETE_CHUNK):
                 chunk = numbers[start : start + _DELETE_CHUNK]
@@ -337,14 +337,14 @@ class MetadataStore:
 
     def clear_quarantine(self, batch_id: str) -> None:
         """Forget a batch's quarantine and violations (a validation step starting over)."""
-        with self._session() as session:
+        with self.session() as session:
             self._require(session, batch_id)
             session.execute(delete(Violation).where(Violation.batch_id == batch_id))
             session.execute(delete(QuarantinedRow).where(QuarantinedRow.batch_id == batch_id))
 
     def quarantine_count(self, batch_id: str) -> int:
         """Distinct quarantined rows of a batch."""
-        with self._session() as session:
+        with self.session() as session:
             query = select(func.count(func.distinct(QuarantinedRow.row))).where(
                 QuarantinedRow.batch_id == batch_id
             )
@@ -359,7 +359,7 @@ class MetadataStore:
             .group_by(Violation.rule, Violation.field)
             .order_by(count.desc(), Violation.rule, Violation.field)
         )
-        with self._session() as session:
+        with self.session() as session:
             return [(rule, field, int(n)) for rule, field, n in session.execute(query)]
 
     def quarantined_records(
@@ -383,7 +383,7 @@ class MetadataStore:
             query = query.where(QuarantinedRow.row.in_(broke))
         if limit is not None:
             query = query.limit(limit)
-        with self._session() as session:
+        with self.session() as session:
             self._require(session, batch_id)
             found = list(session.scalars(query))
             numbers = [q.row for q in found]
@@ -450,7 +450,7 @@ class MetadataStore:
             outcome=outcome,
             detail=detail,
         )
-        with self._session() as session:
+        with self.session() as session:
             session.add(record)
             session.flush()
         return record
@@ -458,7 +458,7 @@ class MetadataStore:
     def list_decryptions(self, limit: int = 20) -> list[Decryption]:
         """Newest first; 20 by default because that fits one terminal screen."""
         query = select(Decryption).order_by(Decryption.at.desc(), Decryption.id.desc()).limit(limit)
-        with self._session() as session:
+        with self.session() as session:
             return list(session.scalars(query))
 
 

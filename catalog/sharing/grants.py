@@ -26,13 +26,13 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from catalog.metadata.models import Base, UTCDateTime, _BigId, utcnow
+from catalog.metadata.batches import utcnow
+from catalog.metadata.sharing import Grant, Request, RequestStatus
 from catalog.sharing.identities import (
     CST,
     WHO,
@@ -48,7 +48,6 @@ from catalog.sharing.identities import (
     SystemRef,
     _clean,
     _day,
-    _enum,
     _live_system,
     _local,
     _member,
@@ -77,91 +76,7 @@ if TYPE_CHECKING:
     from catalog.settings import SharingSettings
 
 
-class RequestStatus(StrEnum):
-    """Where a request stands; only ``pending`` and ``material_requested`` can still change."""
-
-    PENDING = "pending"
-    MATERIAL_REQUESTED = "material_requested"
-    APPROVED = "approved"
-    DENIED = "denied"
-    REFUSED = "refused"
-
-
 # -- tables ---------------------------------------------------------------------------------
-
-
-class Request(Base):
-    """A department's request for a dataset for one of its systems, and its answer.
-
-    Refused requests are kept too (status ``refused`` with the reason), so ``system`` and
-    ``dataset`` are plain names: a request may name ones that do not exist.
-    """
-
-    __tablename__ = "hub_requests"
-    __table_args__ = (
-        Index("ix_hub_requests_status_deadline", "status", "deadline"),
-        Index("ix_hub_requests_system_dataset", "system", "dataset"),
-    )
-
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
-    dataset: Mapped[str] = mapped_column(String(64))
-    system: Mapped[str] = mapped_column(String(64))
-    department: Mapped[str | None] = mapped_column(String(18), default=None)
-    requested_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    columns: Mapped[str] = mapped_column(Text, default="[]")
-    """Published column names asked for, as a JSON list."""
-    purpose: Mapped[str] = mapped_column(Text, default="")
-    days: Mapped[int] = mapped_column(Integer)
-    """How long the grant should last, in calendar days."""
-    level: Mapped[str | None] = mapped_column(String(16), default=None)
-    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus, 20))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    """When the answer clock last (re)started: at the request, and again at the material."""
-    deadline: Mapped[date | None] = mapped_column(Date, default=None)
-    """Last working day to answer (China time); none while waiting for material."""
-    asked_material: Mapped[str | None] = mapped_column(Text, default=None)
-    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    asked_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    answered_material: Mapped[str | None] = mapped_column(Text, default=None)
-    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    answered_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    """The steward who approved or denied; none for an automatic grant or refusal."""
-    reason: Mapped[str | None] = mapped_column(Text, default=None)
-    """Why a request was denied or refused."""
-
-
-class Grant(Base):
-    """What an approved request gives a system: columns of one dataset, for a purpose, until expiry."""
-
-    __tablename__ = "hub_grants"
-    __table_args__ = (
-        UniqueConstraint("request_id", name="uq_hub_grants_request"),
-        Index("ix_hub_grants_system_dataset", "system", "dataset"),
-        Index("ix_hub_grants_dataset", "dataset"),
-    )
-
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
-    request_id: Mapped[int] = mapped_column(
-        _BigId, ForeignKey("hub_requests.id", name="fk_hub_grants_request")
-    )
-    system: Mapped[str] = mapped_column(String(64), ForeignKey("hub_systems.id", name="fk_hub_grants_system"))
-    department: Mapped[str] = mapped_column(
-        String(18), ForeignKey("hub_departments.code", name="fk_hub_grants_department")
-    )
-    dataset: Mapped[str] = mapped_column(String(64))
-    level: Mapped[str] = mapped_column(String(16))
-    columns: Mapped[str] = mapped_column(Text)
-    """Granted published column names, as a JSON list."""
-    purpose: Mapped[str] = mapped_column(Text)
-    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    granted_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    revoked_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    revoke_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 # -- what callers get -----------------------------------------------------------------------
@@ -691,7 +606,7 @@ def answer_material(
 
 
 def get_request(store: MetadataStore, request_id: int) -> RequestRef:
-    with store._session() as session:
+    with store.session() as session:
         request = _request(session, request_id)
         grant = session.scalars(select(Grant.id).where(Grant.request_id == request.id)).first()
         return _ref(request, grant)
@@ -722,7 +637,7 @@ def list_requests(
     query = query.order_by(Request.created_at.desc(), Request.id.desc())
     if limit is not None:
         query = query.limit(limit)
-    with store._session() as session:
+    with store.session() as session:
         return [_ref(request, grant_id) for request, grant_id in session.execute(query)]
 
 
@@ -741,7 +656,7 @@ def active_grant(
     """The system's grant for the dataset, if one is neither expired nor revoked (and the
     system itself is not revoked); else None."""
     query = _active(select(Grant), now or utcnow()).where(Grant.system == system, Grant.dataset == dataset)
-    with store._session() as session:
+    with store.session() as session:
         grant = session.scalars(query.order_by(Grant.granted_at.desc(), Grant.id.desc())).first()
         return _grant_ref(grant) if grant is not None else None
 
@@ -752,7 +667,7 @@ def grants_including(
     """Active grants of ``dataset`` whose columns include any of ``fields`` (published names)."""
     wanted = set(fields)
     query = _active(select(Grant), now or utcnow()).where(Grant.dataset == dataset).order_by(Grant.id)
-    with store._session() as session:
+    with store.session() as session:
         grants = [_grant_ref(g) for g in session.scalars(query)]
     return [g for g in grants if wanted & set(g.columns)]
 
@@ -774,7 +689,7 @@ def require_grant(
     now = now or utcnow()
     facts = AccessFacts(action=action, actor=None, system=system, dataset=dataset, columns=tuple(columns))
     try:
-        with store._session() as session:
+        with store.session() as session:
             found = _live_system(session, system)
             facts.department = found.department
             query = select(Grant).where(Grant.system == system, Grant.dataset == dataset)
@@ -855,7 +770,7 @@ def list_grants(
         query = query.where(Grant.system == system)
     if dataset:
         query = query.where(Grant.dataset == dataset)
-    with store._session() as session:
+    with store.session() as session:
         return [
             _grant_ref(g) for g in session.scalars(query.order_by(Grant.granted_at.desc(), Grant.id.desc()))
         ]

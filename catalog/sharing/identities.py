@@ -24,13 +24,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from catalog.metadata.models import Base, UTCDateTime, _BigId, utcnow
+from catalog.metadata.batches import utcnow
+from catalog.metadata.sharing import Department, DepartmentKind, Person, PersonRole, Role, System
 from schemas.errors import AccessDeniedError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -60,103 +60,7 @@ class RegistryError(ConfigurationError):
     """A registry entry cannot be made as given (an invalid code, a duplicate)."""
 
 
-class DepartmentKind(StrEnum):
-    """What kind of body a department is, as GB 32100 positions 1-2 tell."""
-
-    AGENCY = "agency"  # 机关 (11)
-    INSTITUTION = "institution"  # 事业单位 (12)
-    ENTERPRISE = "enterprise"  # 企业 (91), e.g. a public utility that shares data
-    OTHER = "other"
-
-    @classmethod
-    def from_code(cls, code: str) -> DepartmentKind:
-        return {"11": cls.AGENCY, "12": cls.INSTITUTION, "91": cls.ENTERPRISE}.get(code[:2], cls.OTHER)
-
-
-class Role(StrEnum):
-    STEWARD = "steward"
-    AUDITOR = "auditor"
-
-
-def _enum(kind: type[StrEnum], length: int) -> Enum:
-    return Enum(
-        kind,
-        native_enum=False,
-        length=length,
-        validate_strings=True,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 # -- tables ---------------------------------------------------------------------------------
-
-
-class Department(Base):
-    """A department (or other body) taking part in sharing, by unified social credit code."""
-
-    __tablename__ = "hub_departments"
-
-    code: Mapped[str] = mapped_column(String(18), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[DepartmentKind] = mapped_column(_enum(DepartmentKind, 16))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
-
-
-class System(Base):
-    """A department's information system that receives shared data, with its credential."""
-
-    __tablename__ = "hub_systems"
-    __table_args__ = (
-        UniqueConstraint("credential_id", name="uq_hub_systems_credential_id"),
-        Index("ix_hub_systems_department", "department"),
-    )
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128))
-    department: Mapped[str] = mapped_column(
-        String(18), ForeignKey("hub_departments.code", name="fk_hub_systems_department")
-    )
-    credential_id: Mapped[str] = mapped_column(String(12))
-    """The non-secret part of the credential (``hub_sys_<id>_...``): finds the row to compare."""
-    credential_hash: Mapped[str] = mapped_column(String(64))
-    """SHA-256 of the whole credential (hex); the credential itself is never stored."""
-    credential_issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    revoked_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    revoke_reason: Mapped[str | None] = mapped_column(Text, default=None)
-
-
-class Person(Base):
-    """Someone who acts in the hub (``--as NAME``); removal keeps the row for attribution."""
-
-    __tablename__ = "hub_people"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    department: Mapped[str | None] = mapped_column(
-        String(18), ForeignKey("hub_departments.code", name="fk_hub_people_department"), default=None
-    )
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    removed_by: Mapped[str | None] = mapped_column(String(64), default=None)
-
-
-class PersonRole(Base):
-    """A role a person holds: ``steward`` of a department (or ``*``, the whole hub), ``auditor``."""
-
-    __tablename__ = "hub_person_roles"
-    __table_args__ = (UniqueConstraint("person", "role", "scope", name="uq_hub_person_roles"),)
-
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
-    person: Mapped[str] = mapped_column(
-        String(64), ForeignKey("hub_people.name", name="fk_hub_person_roles_person")
-    )
-    role: Mapped[Role] = mapped_column(_enum(Role, 16))
-    scope: Mapped[str] = mapped_column(String(18))
-    """A department code, or ``*`` for the whole hub."""
 
 
 # -- what callers get -----------------------------------------------------------------------
@@ -226,7 +130,7 @@ def acting(store: MetadataStore, action: str, actor: str | None) -> Iterator[tup
     """
     facts = AccessFacts(action=action, actor=_clean(actor))
     try:
-        with store._session() as session:
+        with store.session() as session:
             yield facts, session
             facts.log(session)
         if facts.refused:
@@ -337,7 +241,7 @@ def require_steward(
     that record their own refusals leave it out).
     """
     try:
-        with store._session() as session:
+        with store.session() as session:
             departments = [department_code] if department_code else []
             return _steward(session, name, departments).name
     except SharingError as exc:
@@ -441,7 +345,7 @@ def add_owner_departments(
 
 
 def list_departments(store: MetadataStore) -> list[Department]:
-    with store._session() as session:
+    with store.session() as session:
         return list(session.scalars(select(Department).order_by(Department.code)))
 
 
@@ -520,7 +424,7 @@ def _live_system(session: Session, system_id: str | None) -> System:
 def live_system(store: MetadataStore, system_id: str) -> SystemRef:
     """A registered, unrevoked system by id (for the operator's CLI, which is trusted to name
     the system it acts for); :class:`SharingError` otherwise."""
-    with store._session() as session:
+    with store.session() as session:
         system = _live_system(session, system_id)
         return SystemRef(system.id, system.name, system.department)
 
@@ -554,7 +458,7 @@ def list_systems(store: MetadataStore, department: str | None = None) -> list[Sy
     query = select(System).order_by(System.department, System.id)
     if department:
         query = query.where(System.department == department.strip().upper())
-    with store._session() as session:
+    with store.session() as session:
         return list(session.scalars(query))
 
 
@@ -570,7 +474,7 @@ def authenticate_system(store: MetadataStore, credential: str) -> SystemRef:
         match = _CREDENTIAL.match(credential or "")
         if match is None:
             raise SharingError(f"not a hub system credential (expected {CREDENTIAL_PREFIX}<id>_<secret>)")
-        with store._session() as session:
+        with store.session() as session:
             system = session.scalars(select(System).where(System.credential_id == match.group(1))).first()
             stored = system.credential_hash if system is not None else _DUMMY_HASH
             valid = hmac.compare_digest(stored, _hash(credential))
@@ -701,7 +605,7 @@ def list_people(store: MetadataStore, *, include_removed: bool = False) -> list[
     query = select(Person).order_by(Person.name)
     if not include_removed:
         query = query.where(Person.removed_at.is_(None))
-    with store._session() as session:
+    with store.session() as session:
         return [(p, _role_labels(session, p.name)) for p in session.scalars(query)]
 
 

@@ -98,7 +98,7 @@ class Hub:
 
 
 def _grants(hub: Hub) -> None:
-    from catalog.metadata.models import utcnow
+    from catalog.metadata.batches import utcnow
     from catalog.sharing.grants import (
         add_system,
         approve_request,

@@ -140,11 +140,11 @@ def test_the_canonical_form_is_fixed(store: MetadataStore) -> None:
 
 
 def test_an_entry_in_the_callers_session_commits_and_rolls_back_with_it(store: MetadataStore) -> None:
-    with store._session() as session:
+    with store.session() as session:
         assert (
             record_access(session, action="grant", outcome="allowed", system="s", dataset="population") == 1
         )
-    with pytest.raises(RuntimeError), store._session() as session:
+    with pytest.raises(RuntimeError), store.session() as session:
         record_access(session, action="grant", outcome="allowed", system="s", dataset="population")
         raise RuntimeError("the grant failed")
     assert [r["seq"] for r in _rows(store)] == [1]

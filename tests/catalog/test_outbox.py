@@ -29,7 +29,7 @@ from catalog.deliveries.outbox import (
     subscription,
 )
 from catalog.entries.lineage import dataset_lineage
-from catalog.metadata.models import utcnow
+from catalog.metadata.batches import utcnow
 from catalog.metadata.store import MetadataStore
 from catalog.sharing.grants import (
     Grant,
@@ -194,7 +194,7 @@ def test_pending_deliveries_of_a_grant_that_stopped_are_cancelled_without_sendin
     outbox.queue_batch("b1")
     outbox.queue_batch("b2")
     revoke_grant(hub.store, revoked, actor="wang.hub", reason="项目结束")
-    with hub.store._session() as session:
+    with hub.store.session() as session:
         session.execute(
             update(Grant).where(Grant.id == expired).values(expires_at=utcnow() - timedelta(days=1))
         )
@@ -299,7 +299,7 @@ def test_lineage_hangs_sent_deliveries_under_their_snapshot(hub: Hub) -> None:
     s1 = hub.register("b1")
     [delivery] = hub.outbox().queue_batch("b1")
     assert dataset_lineage(hub.store, "population").sources[0].batches[0].snapshot.deliveries == ()  # type: ignore[union-attr]
-    with hub.store._session() as session:
+    with hub.store.session() as session:
         session.execute(
             update(OutboxDelivery)
             .where(OutboxDelivery.id == delivery.id)
@@ -319,7 +319,7 @@ def test_lineage_hangs_sent_deliveries_under_their_snapshot(hub: Hub) -> None:
 
 def test_a_delivery_that_cannot_be_made_waits_with_its_reason_and_others_go_on(hub: Hub) -> None:
     broken, stopped = hub.grant("shebao-core"), hub.grant("gjj-core")
-    with hub.store._session() as session:
+    with hub.store.session() as session:
         session.execute(update(Grant).where(Grant.id == broken).values(columns='["person_token", "ghost"]'))
     hub.register("b1")
     outbox = hub.outbox()
@@ -344,7 +344,7 @@ def test_a_batch_queued_after_a_newer_one_was_sent_sends_only_its_rows_still_cur
     hub.register("b2", start=5)  # tokens 5..14
     s3 = hub.register("b3", start=10)  # tokens 10..19 replace 10..14 of b2
     outbox.queue_batch("b3")
-    with hub.store._session() as session:  # b1 (initial) and b3 went out before b2 was queued
+    with hub.store.session() as session:  # b1 (initial) and b3 went out before b2 was queued
         session.execute(
             update(OutboxDelivery)
             .where(OutboxDelivery.batch_id.in_(["b1", "b3"]))

@@ -84,7 +84,7 @@ def decide_at_once(
 
 
 def grants_of(store: MetadataStore, request_id: int) -> int:
-    with store._session() as session:
+    with store.session() as session:
         return int(session.scalar(select(func.count()).where(Grant.request_id == request_id)) or 0)
 
 

@@ -169,7 +169,9 @@ def test_require_steward_names_why_not(store: MetadataStore, credentials: dict[s
         assert why in str(caught.value) and caught.value.exit_code == 5
     before = len(log_entries(store))
     with pytest.raises(SharingError):
-        require_steward(store, "zhang.clerk", POLICE, action="catalog.deliveries.publish", dataset="population")
+        require_steward(
+            store, "zhang.clerk", POLICE, action="catalog.deliveries.publish", dataset="population"
+        )
     assert len(log_entries(store)) == before + 1
     entry = log_entries(store)[-1]
     assert (entry["action"], entry["outcome"], entry["actor"], entry["dataset"], entry["department"]) == (
@@ -189,7 +191,7 @@ def test_a_credential_is_shown_once_and_only_its_hash_is_kept(
 ) -> None:
     credential = credentials["shebao-core"]
     assert credential.startswith("hub_sys_") and len(credential) == 8 + 12 + 1 + 43
-    with store._session() as session:
+    with store.session() as session:
         row = session.scalars(select(System).where(System.id == "shebao-core")).one()
         assert row.credential_hash == hashlib.sha256(credential.encode()).hexdigest()
         assert credential.startswith(f"hub_sys_{row.credential_id}_")

@@ -61,10 +61,10 @@ def test_concurrent_writers_keep_the_chain_gapless_on_postgresql(store: Metadata
 
 
 def test_an_entry_commits_with_the_callers_transaction_on_postgresql(store: MetadataStore) -> None:
-    with pytest.raises(RuntimeError), store._session() as session:
+    with pytest.raises(RuntimeError), store.session() as session:
         record_access(session, action="approve", outcome="allowed", actor="steward")
         raise RuntimeError("approval failed")
-    with store._session() as session:
+    with store.session() as session:
         assert record_access(session, action="approve", outcome="allowed", actor="steward") == 1
     assert record_access(store, action="grant", outcome="allowed") == 2
     assert AccessLog(store).verify().ok

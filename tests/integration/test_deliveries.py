@@ -71,10 +71,10 @@ def _grant(store: Any, system: str, columns: tuple[str, ...]) -> int:
 
 def _raw_grant(store: Any, system: str, level: str, columns: tuple[str, ...], days: float) -> int:
     """A grant written as a contract change or the passing of time would leave it."""
-    from catalog.metadata.models import utcnow
+    from catalog.metadata.batches import utcnow
     from catalog.sharing.grants import Grant, Request, RequestStatus
 
-    with store._session() as session:
+    with store.session() as session:
         request = Request(
             dataset="population", system=system, department=SOCIAL, columns=json.dumps(columns),
             purpose="统计分析", days=30, level=level, status=RequestStatus.APPROVED,

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from catalog.metadata.store import MetadataStore
 from catalog.entries import scorecards as reports
+from catalog.metadata.store import MetadataStore
 from tests.quality.test_reports import MARKET, NOW, STANDARD, add_batch, card_of
 
 pytestmark = pytest.mark.integration

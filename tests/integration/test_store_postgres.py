@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from catalog.errors import AccountingError, BatchNotFoundError
 from catalog.metadata import migrate
-from catalog.metadata.models import BatchStatus
+from catalog.metadata.batches import BatchStatus
 from catalog.metadata.registry import Base
 from catalog.metadata.store import MetadataStore
 from quality.validate import Violation

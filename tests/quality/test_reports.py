@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from catalog.metadata.models import Violation
-from catalog.metadata.store import MetadataStore
 from catalog.entries import scorecards as reports
+from catalog.metadata.batches import Violation
+from catalog.metadata.store import MetadataStore
 from quality.datadocs import profile_path
 from schemas.contract import load_contract
 from schemas.errors import ConfigurationError, ContractError
@@ -50,7 +50,7 @@ def add_batch(
     if hasattr(store.get_batch(batch_id), "department_code"):
         fields["department_code"] = department[0]
     store.update_batch(batch_id, **fields)
-    with store._session() as session:
+    with store.session() as session:
         for (rule, field), rows in (violations or {}).items():
             for row in rows:
                 session.add(
@@ -79,7 +79,7 @@ def card_of(card: reports.Scorecard, dataset: str) -> reports.DatasetCard:
 
 def test_figures_of_one_batch_from_its_violations(store: MetadataStore, tmp_path: Path) -> None:
     add_batch(store, "p-1", violations=STANDARD)
-    with store._session() as session:  # a second rule on a duplicated row counts the row once
+    with store.session() as session:  # a second rule on a duplicated row counts the row once
         session.add(
             Violation(
                 batch_id="p-1", row=1, field="id_number", rule="key.duplicate", message_zh="", message_en=""

@@ -12,14 +12,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from catalog.metadata.models import UTCDateTime
+from catalog.metadata.batches import UTCDateTime
 
 revision: str = "0001_baseline"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
@@ -66,7 +66,7 @@ def upgrade() -> None:
     op.create_index("ix_hub_batches_dataset_started", "hub_batches", ["dataset", "started_at"])
     op.create_table(
         "hub_quarantined_rows",
-        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column(
             "batch_id", sa.String(128), sa.ForeignKey("hub_batches.id", ondelete="CASCADE"), nullable=False
         ),
@@ -77,7 +77,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "hub_violations",
-        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column(
             "batch_id", sa.String(128), sa.ForeignKey("hub_batches.id", ondelete="CASCADE"), nullable=False
         ),
@@ -90,7 +90,7 @@ def upgrade() -> None:
     op.create_index("ix_hub_violations_batch_row", "hub_violations", ["batch_id", "row"])
     op.create_table(
         "hub_decryptions",
-        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("steward", sa.String(128), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),

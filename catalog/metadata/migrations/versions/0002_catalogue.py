@@ -12,14 +12,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from catalog.metadata.models import UTCDateTime
+from catalog.metadata.batches import UTCDateTime
 
 revision: str = "0002_catalogue"
 down_revision: str | Sequence[str] | None = "0001_baseline"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
@@ -41,7 +41,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "hub_catalogue_versions",
-        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column(
             "dataset",
             sa.String(64),

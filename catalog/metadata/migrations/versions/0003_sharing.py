@@ -12,14 +12,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from catalog.metadata.models import UTCDateTime
+from catalog.metadata.batches import UTCDateTime
 
 revision: str = "0003_sharing"
 down_revision: str | Sequence[str] | None = "0002_catalogue"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def _enum(name: str, length: int, *values: str) -> sa.Enum:
@@ -76,7 +76,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "hub_person_roles",
-        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column(
             "person",
             sa.String(64),
@@ -89,7 +89,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "hub_requests",
-        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column("dataset", sa.String(64), nullable=False),
         sa.Column("system", sa.String(64), nullable=False),
         sa.Column("department", sa.String(18), nullable=True),
@@ -120,10 +120,10 @@ def upgrade() -> None:
     op.create_index("ix_hub_requests_system_dataset", "hub_requests", ["system", "dataset"])
     op.create_table(
         "hub_grants",
-        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column(
             "request_id",
-            _BigId,
+            BigId,
             sa.ForeignKey("hub_requests.id", name="fk_hub_grants_request"),
             nullable=False,
         ),

@@ -12,14 +12,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
-from catalog.metadata.models import UTCDateTime
+from catalog.metadata.batches import UTCDateTime
 
 revision: str = "0004_quality"
 down_revision: str | Sequence[str] | None = "0003_sharing"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 _BATCH_COLUMNS = (
     ("department_code", sa.String(32)),
@@ -47,7 +47,7 @@ def upgrade() -> None:
             batch.add_column(sa.Column(name, kind, nullable=True))
     op.create_table(
         "hub_corrections",
-        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column("dataset", sa.String(64), nullable=False),
         sa.Column("department_code", sa.String(32), nullable=False),
         sa.Column("department", sa.String(128), nullable=True),
@@ -81,10 +81,10 @@ def upgrade() -> None:
     op.create_index("ix_hub_corrections_department_status", "hub_corrections", ["department_code", "status"])
     op.create_table(
         "hub_correction_messages",
-        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column(
             "correction_id",
-            _BigId,
+            BigId,
             sa.ForeignKey(
                 "hub_corrections.id", ondelete="CASCADE", name="fk_hub_correction_messages_correction"
             ),

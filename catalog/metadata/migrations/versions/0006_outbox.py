@@ -12,14 +12,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from catalog.metadata.models import UTCDateTime
+from catalog.metadata.batches import UTCDateTime
 
 revision: str = "0006_outbox"
 down_revision: str | Sequence[str] | None = "0005_audit"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def _enum(name: str, length: int, *values: str) -> sa.Enum:
@@ -29,7 +29,7 @@ def _enum(name: str, length: int, *values: str) -> sa.Enum:
 def upgrade() -> None:
     op.create_table(
         "hub_deliveries",
-        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column(
             "grant_id",
             sa.BigInteger(),

@@ -7,58 +7,23 @@ timezone-aware, whatever the database keeps.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    DateTime,
-    Dialect,
     Enum,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored as UTC and read back timezone-aware.
-
-    SQLite drops the offset of ``DateTime(timezone=True)``; normalising here keeps the
-    values comparable across both databases.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"timestamp {value.isoformat()} has no time zone")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY, not a BIGINT one.
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
+from catalog.metadata.base import Base, BigId, UTCDateTime, utcnow
 
 
 class BatchStatus(StrEnum):
@@ -73,10 +38,6 @@ class BatchStatus(StrEnum):
     REGISTERED = "registered"
     PUBLISHED = "published"
     FAILED = "failed"
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class Batch(Base):
@@ -139,7 +100,7 @@ class QuarantinedRow(Base):
     __tablename__ = "hub_quarantined_rows"
     __table_args__ = (UniqueConstraint("batch_id", "row", name="uq_hub_quarantined_rows_batch_row"),)
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     batch_id: Mapped[str] = mapped_column(String(128), ForeignKey("hub_batches.id", ondelete="CASCADE"))
     row: Mapped[int] = mapped_column(BigInteger)
     record: Mapped[str] = mapped_column(Text)
@@ -152,7 +113,7 @@ class Violation(Base):
     __tablename__ = "hub_violations"
     __table_args__ = (Index("ix_hub_violations_batch_row", "batch_id", "row"),)
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     batch_id: Mapped[str] = mapped_column(String(128), ForeignKey("hub_batches.id", ondelete="CASCADE"))
     row: Mapped[int] = mapped_column(BigInteger)
     field: Mapped[str] = mapped_column(String(128))
@@ -171,7 +132,7 @@ class Decryption(Base):
     __tablename__ = "hub_decryptions"
     __table_args__ = (Index("ix_hub_decryptions_at", "at"),)
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     steward: Mapped[str | None] = mapped_column(String(128), default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
