@@ -60,13 +60,13 @@ from catalog.errors import (
     QueryTimeoutError,
 )
 from catalog.sharing.identities import (
-    _CREDENTIAL,
-    _DUMMY_HASH,
+    CREDENTIAL_PATTERN,
     CREDENTIAL_PREFIX,
+    DUMMY_HASH,
     System,
     SystemRef,
-    _day,
-    _hash,
+    china_day,
+    hash_credential,
 )
 from schemas.errors import AccessDeniedError, HubError, TransientError
 
@@ -222,10 +222,10 @@ class Authenticator:
     def authenticate(self, credential: str | None) -> SystemRef:
         if not credential:
             raise AuthError("no credential: send Authorization: Bearer <system credential>")
-        match = _CREDENTIAL.match(credential)
+        match = CREDENTIAL_PATTERN.match(credential)
         if match is None:
             raise AuthError(f"not a hub system credential (expected {CREDENTIAL_PREFIX}<id>_<secret>)")
-        digest = _hash(credential)
+        digest = hash_credential(credential)
         now = self._clock()
         with self._lock:
             cached = self._cache.get(digest)
@@ -233,7 +233,7 @@ class Authenticator:
             return cached[0]
         with self.store.session() as session:
             system = session.scalars(select(System).where(System.credential_id == match.group(1))).first()
-            stored = system.credential_hash if system is not None else _DUMMY_HASH
+            stored = system.credential_hash if system is not None else DUMMY_HASH
             valid = hmac.compare_digest(stored, digest)
             if system is None or not valid:
                 raise AuthError(
@@ -241,7 +241,7 @@ class Authenticator:
                 )
             if system.revoked_at is not None:
                 raise AuthError(
-                    f"system {system.id} was revoked on {_day(system.revoked_at)}: {system.revoke_reason}",
+                    f"system {system.id} was revoked on {china_day(system.revoked_at)}: {system.revoke_reason}",
                     system=system.id,
                     department=system.department,
                 )
@@ -956,9 +956,7 @@ def _fields_grant(
             last = latest[0]
             state = last.state()
             when = last.revoked_at if state == "revoked" else last.expires_at
-            reason = (
-                f"grant {last.id} of system {who.system.id} for {subject.dataset} was {state} on {_day(when)}"
-            )
+            reason = f"grant {last.id} of system {who.system.id} for {subject.dataset} was {state} on {china_day(when)}"
     else:
         missing = [f for f in fields if f not in grant.columns]
         if missing:
@@ -983,7 +981,7 @@ def _read_record(
     service: Service, subject: Subject, grant: GrantRef, fields: list[str], identifier: str, version: int
 ) -> tuple[dict[str, Any] | None, int | None]:
     """The asked fields of the one record with this identifier, as the grant's view shows it."""
-    from catalog.access.gateway import _identifier
+    from catalog.access.gateway import quote_identifier
     from catalog.access.verification import published_key
 
     key_column, key_value = published_key(subject, identifier, service.indexes.keys[version])
@@ -992,10 +990,8 @@ def _read_record(
     )
     connection, views = service.gateway._connect([narrowed])
     try:
-        columns = ", ".join(_identifier(f) for f in fields)
-        sql = (
-            f"SELECT {columns} FROM {_identifier(grant.dataset)} WHERE {_identifier(key_column)} = $1 LIMIT 2"
-        )
+        columns = ", ".join(quote_identifier(f) for f in fields)
+        sql = f"SELECT {columns} FROM {quote_identifier(grant.dataset)} WHERE {quote_identifier(key_column)} = $1 LIMIT 2"
         rows = connection.execute(sql, [key_value]).to_arrow_table().to_pylist()
     finally:
         connection.close()

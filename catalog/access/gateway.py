@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from catalog.errors import QueryDeniedError, QueryError, QuerySyntaxError, QueryTimeoutError
-from catalog.tables.query import QueryEngine, View, _identifier, _literal
+from catalog.tables.query import QueryEngine, View, quote_identifier, quote_literal
 from schemas.contract import load_contract
 
 UNCONDITIONAL = "unconditional"
@@ -241,12 +241,14 @@ class Gateway:
         connection = duckdb.connect(":memory:", config=dict(_OFFLINE))
         try:
             for path in self.engine._extensions:
-                connection.execute(f"LOAD {_literal(str(path))}")
+                connection.execute(f"LOAD {quote_literal(str(path))}")
             for grant in grants:
                 view = views[grant.dataset]
                 hidden = f"_hub_{secrets.token_hex(8)}"
                 connection.execute(
-                    view.sql.replace(f"CREATE VIEW {_identifier(view.dataset)}", f"CREATE VIEW {hidden}", 1)
+                    view.sql.replace(
+                        f"CREATE VIEW {quote_identifier(view.dataset)}", f"CREATE VIEW {hidden}", 1
+                    )
                 )
                 available = {row[0] for row in connection.execute(f"DESCRIBE {hidden}").fetchall()}
                 missing = [c for c in grant.columns if c not in available]
@@ -255,9 +257,9 @@ class Gateway:
                         f"grant {grant.id}: column(s) {', '.join(missing)} are not in dataset "
                         f"{grant.dataset!r} (snapshot {view.snapshot_id})"
                     )
-                columns = ", ".join(_identifier(c) for c in grant.columns)
+                columns = ", ".join(quote_identifier(c) for c in grant.columns)
                 connection.execute(
-                    f"CREATE VIEW {_identifier(grant.dataset)} AS SELECT {columns} FROM {hidden}"
+                    f"CREATE VIEW {quote_identifier(grant.dataset)} AS SELECT {columns} FROM {hidden}"
                 )
             allowed = sorted({p for view in views.values() for p in view.paths})
             connection.execute("SET allowed_paths = $1", [allowed])

@@ -788,7 +788,7 @@ class AccessLog:
     @contextmanager
     def _write(self) -> Iterator[Session]:
         with self.store.session() as session:
-            _begin_write(session)
+            begin_write(session)
             yield session
 
     # -- reading -------------------------------------------------------------------------------
@@ -1411,7 +1411,7 @@ def _with_defaults(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _begin_write(session: Session) -> None:
+def begin_write(session: Session) -> None:
     """Take the database write lock first thing on SQLite (``BEGIN IMMEDIATE``)."""
     if session.get_bind().dialect.name != "sqlite":
         return
@@ -1443,7 +1443,7 @@ def _lock_head(session: Session) -> dict[str, Any]:
     """The chain head, locked for this transaction (created, empty, on the first append)."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        _begin_write(session)
+        begin_write(session)
     query = select(AccessHead.__table__).where(AccessHead.id == HEAD_ID).with_for_update()
     head = _row(session, query)
     if head is None:

@@ -55,7 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from catalog.audit.log import _begin_write, record_access
+from catalog.audit.log import begin_write, record_access
 from catalog.deliveries.publish import (
     HEADER_BATCH_ID,
     HEADER_CONTRACT,
@@ -69,8 +69,8 @@ from catalog.deliveries.publish import (
 from catalog.entries.lineage import Delivery, register_delivery_source
 from catalog.metadata.batches import Batch, BatchStatus, utcnow
 from catalog.metadata.deliveries import DeliveryKind, DeliveryLease, DeliveryStatus, OutboxDelivery
-from catalog.sharing.grants import Grant, GrantRef, System, _grant_ref, list_grants
-from catalog.sharing.identities import SharingError, _day
+from catalog.sharing.grants import Grant, GrantRef, System, grant_ref, list_grants
+from catalog.sharing.identities import SharingError, china_day
 from schemas import BATCH_ID_COLUMN, Contract, load_contract
 from schemas.errors import ContractError, FatalError, HubError, TransientError
 
@@ -260,7 +260,7 @@ def subscription(store: MetadataStore, grant_id: int, *, topic_prefix: str) -> d
         row = session.get(Grant, grant_id)
         if row is None:
             raise SharingError(f"no grant {grant_id} is recorded")
-        grant = _grant_ref(row)
+        grant = grant_ref(row)
     contract = load_contract(grant.dataset)
     return {
         "grant": grant.id,
@@ -324,7 +324,7 @@ def delivered_topics(
     if datasets:
         query = query.where(Grant.dataset.in_(list(datasets)))
     with store.session() as session:
-        grants = [_grant_ref(g) for g in session.scalars(query)]
+        grants = [grant_ref(g) for g in session.scalars(query)]
         topics = dict(
             session.execute(
                 select(OutboxDelivery.grant_id, func.max(OutboxDelivery.topic))
@@ -491,7 +491,7 @@ class Outbox:
         """
         with self.store.session() as session:
             row = session.get(Grant, grant_id)
-            grant = _grant_ref(row) if row is not None else None
+            grant = grant_ref(row) if row is not None else None
             reason = _stopped(session, grant_id)
         if grant is None or reason is not None:
             message = (
@@ -597,7 +597,7 @@ class Outbox:
             reason = _stopped(session, item.grant_id)
             row = session.get(Grant, item.grant_id)
             assert row is not None
-            grant = _grant_ref(row)
+            grant = grant_ref(row)
         if reason is not None:
             report.cancelled += self._cancel(item.grant_id, reason)
             return "cancelled"
@@ -863,7 +863,7 @@ class Outbox:
         for attempt in range(3):
             try:
                 with self.store.session() as session:
-                    _begin_write(session)
+                    begin_write(session)
                     return work(session)
             except IntegrityError:
                 if attempt == 2:
@@ -976,15 +976,15 @@ def _stopped(session: Session, grant_id: int, now: datetime | None = None) -> st
     row = session.get(Grant, grant_id)
     if row is None:
         return f"no grant {grant_id} is recorded"
-    grant = _grant_ref(row)
+    grant = grant_ref(row)
     where = f"grant {grant.id} of system {grant.system} for {grant.dataset}"
     if grant.revoked_at is not None:
-        return f"{where} was revoked on {_day(grant.revoked_at)}: {grant.revoke_reason}"
+        return f"{where} was revoked on {china_day(grant.revoked_at)}: {grant.revoke_reason}"
     if grant.expires_at <= (now or utcnow()):
-        return f"{where} expired on {_day(grant.expires_at)}"
+        return f"{where} expired on {china_day(grant.expires_at)}"
     system = session.get(System, grant.system)
     if system is not None and system.revoked_at is not None:
-        return f"{where}: the system was revoked on {_day(system.revoked_at)}: {system.revoke_reason}"
+        return f"{where}: the system was revoked on {china_day(system.revoked_at)}: {system.revoke_reason}"
     return None
 
 

@@ -46,23 +46,23 @@ from catalog.sharing.identities import (
     SharingError,
     System,
     SystemRef,
-    _clean,
-    _day,
-    _live_system,
-    _local,
-    _member,
-    _person,
-    _steward,
     acting,
+    acting_member,
+    acting_person,
+    acting_steward,
     add_department,
     add_owner_departments,
     add_person,
     add_system,
     authenticate_system,
     check_department_code,
+    china_day,
+    china_time,
+    clean_text,
     list_departments,
     list_people,
     list_systems,
+    live_system_row,
     remove_person,
     require_steward,
     revoke_system,
@@ -247,7 +247,7 @@ def _ref(request: Request, grant_id: int | None = None) -> RequestRef:
     )
 
 
-def _grant_ref(grant: Grant) -> GrantRef:
+def grant_ref(grant: Grant) -> GrantRef:
     return GrantRef(
         id=grant.id,
         system=grant.system,
@@ -297,18 +297,18 @@ def submit_request(
     sharing = _sharing_settings(settings)
     now = now or utcnow()
     with acting(store, "request", actor) as (facts, session):
-        facts.system, facts.dataset, facts.purpose = system, dataset, _clean(purpose)
+        facts.system, facts.dataset, facts.purpose = system, dataset, clean_text(purpose)
         problems: list[str] = []
         department: str | None = None
         try:
-            person: Person | None = _person(session, actor)
+            person: Person | None = acting_person(session, actor)
         except SharingError as exc:
             person = None
             problems.append(str(exc))
         try:
-            department = _live_system(session, system).department
+            department = live_system_row(session, system).department
             if person is not None:
-                _member(session, person.name, department)
+                acting_member(session, person.name, department)
         except SharingError as exc:
             problems.append(str(exc))
         try:
@@ -405,7 +405,7 @@ def _grant(
         )
         .values(revoked_at=now, revoked_by=by, revoke_reason=f"superseded by grant {grant.id}")
     )
-    return _grant_ref(grant)
+    return grant_ref(grant)
 
 
 def _request(session: Session, request_id: int) -> Request:
@@ -424,12 +424,12 @@ def _fill(facts: AccessFacts, request: Request) -> None:
 def _not_open(request: Request, expected: RequestStatus) -> SharingError:
     status = RequestStatus(request.status)
     if status is RequestStatus.MATERIAL_REQUESTED:
-        state = f"is waiting for material asked on {_day(request.asked_at)} by {request.asked_by}"
+        state = f"is waiting for material asked on {china_day(request.asked_at)} by {request.asked_by}"
     elif status is RequestStatus.PENDING:
         state = "is pending"
     else:
         by = f" by {request.decided_by}" if request.decided_by else ""
-        when = f" on {_local(request.decided_at)}" if request.decided_at else ""
+        when = f" on {china_time(request.decided_at)}" if request.decided_at else ""
         state = f"was already {status.value}{by}{when}"
     return SharingError(f"request {request.id} {state}, not {expected.value}")
 
@@ -468,11 +468,11 @@ def approve_request(
     with acting(store, "approve", actor) as (facts, session):
         request = _request(session, request_id)
         _fill(facts, request)
-        steward = _steward(session, actor, [_owner(request)]).name
+        steward = acting_steward(session, actor, [_owner(request)]).name
         facts.actor = steward
         if request.status is not RequestStatus.PENDING:
             raise _not_open(request, RequestStatus.PENDING)
-        _live_system(session, request.system)
+        live_system_row(session, request.system)
         asked = list(json.loads(request.columns))
         granted = _unique(columns) if columns is not None else asked
         extra = [c for c in granted if c not in asked]
@@ -507,8 +507,8 @@ def deny_request(
     with acting(store, "deny", actor) as (facts, session):
         request = _request(session, request_id)
         _fill(facts, request)
-        facts.actor = _steward(session, actor, [_owner(request)]).name
-        if _clean(reason) is None:
+        facts.actor = acting_steward(session, actor, [_owner(request)]).name
+        if clean_text(reason) is None:
             raise SharingError(f"denying request {request.id} needs a reason (the requester is told it)")
         if request.status is not RequestStatus.PENDING:
             raise _not_open(request, RequestStatus.PENDING)
@@ -519,7 +519,7 @@ def deny_request(
             status=RequestStatus.DENIED,
             decided_at=now or utcnow(),
             decided_by=facts.actor,
-            reason=_clean(reason),
+            reason=clean_text(reason),
         )
         ref = _ref(request)
         facts.outcome, facts.reason = "denied", ref.reason
@@ -540,12 +540,12 @@ def ask_material(
     with acting(store, "ask", actor) as (facts, session):
         request = _request(session, request_id)
         _fill(facts, request)
-        facts.actor = _steward(session, actor, [_owner(request)]).name
+        facts.actor = acting_steward(session, actor, [_owner(request)]).name
         if not items:
             raise SharingError(f"request {request.id}: name the material needed (all of it, in one ask)")
         if request.asked_at is not None:
             raise SharingError(
-                f"request {request.id}: material was already asked for on {_day(request.asked_at)} "
+                f"request {request.id}: material was already asked for on {china_day(request.asked_at)} "
                 f"by {request.asked_by}; everything must be asked at once, so approve or deny it"
             )
         if request.status is not RequestStatus.PENDING:
@@ -582,7 +582,7 @@ def answer_material(
     with acting(store, "answer", actor) as (facts, session):
         request = _request(session, request_id)
         _fill(facts, request)
-        facts.actor = _member(session, actor, request.department).name
+        facts.actor = acting_member(session, actor, request.department).name
         if not items:
             raise SharingError(f"request {request.id}: the material is empty")
         if request.status is not RequestStatus.MATERIAL_REQUESTED:
@@ -658,7 +658,7 @@ def active_grant(
     query = _active(select(Grant), now or utcnow()).where(Grant.system == system, Grant.dataset == dataset)
     with store.session() as session:
         grant = session.scalars(query.order_by(Grant.granted_at.desc(), Grant.id.desc())).first()
-        return _grant_ref(grant) if grant is not None else None
+        return grant_ref(grant) if grant is not None else None
 
 
 def grants_including(
@@ -668,7 +668,7 @@ def grants_including(
     wanted = set(fields)
     query = _active(select(Grant), now or utcnow()).where(Grant.dataset == dataset).order_by(Grant.id)
     with store.session() as session:
-        grants = [_grant_ref(g) for g in session.scalars(query)]
+        grants = [grant_ref(g) for g in session.scalars(query)]
     return [g for g in grants if wanted & set(g.columns)]
 
 
@@ -690,21 +690,21 @@ def require_grant(
     facts = AccessFacts(action=action, actor=None, system=system, dataset=dataset, columns=tuple(columns))
     try:
         with store.session() as session:
-            found = _live_system(session, system)
+            found = live_system_row(session, system)
             facts.department = found.department
             query = select(Grant).where(Grant.system == system, Grant.dataset == dataset)
             latest = session.scalars(query.order_by(Grant.granted_at.desc(), Grant.id.desc())).first()
             if latest is None:
                 raise SharingError(f"system {system} has no grant for dataset {dataset} (hub request)")
-            grant = _grant_ref(latest)
+            grant = grant_ref(latest)
         if grant.revoked_at is not None:
             raise SharingError(
                 f"grant {grant.id} of system {system} for {dataset} was revoked on "
-                f"{_day(grant.revoked_at)}: {grant.revoke_reason}"
+                f"{china_day(grant.revoked_at)}: {grant.revoke_reason}"
             )
         if grant.expires_at <= now:
             raise SharingError(
-                f"grant {grant.id} of system {system} for {dataset} expired on {_day(grant.expires_at)}"
+                f"grant {grant.id} of system {system} for {dataset} expired on {china_day(grant.expires_at)}"
             )
         missing = [c for c in columns if c not in grant.columns]
         if missing:
@@ -731,17 +731,19 @@ def revoke_grant(
         facts.system, facts.department, facts.dataset = grant.system, grant.department, grant.dataset
         facts.columns, facts.purpose = tuple(json.loads(grant.columns)), grant.purpose
         facts.detail["grant"] = grant.id
-        facts.actor = _steward(session, actor, [dataset_terms(grant.dataset).owner, grant.department]).name
-        facts.reason = _clean(reason)
+        facts.actor = acting_steward(
+            session, actor, [dataset_terms(grant.dataset).owner, grant.department]
+        ).name
+        facts.reason = clean_text(reason)
         if facts.reason is None:
             raise SharingError(f"revoking grant {grant.id} needs a reason")
         if grant.revoked_at is not None:
             raise SharingError(
-                f"grant {grant.id} was already revoked on {_day(grant.revoked_at)} by "
+                f"grant {grant.id} was already revoked on {china_day(grant.revoked_at)} by "
                 f"{grant.revoked_by or 'the hub'}: {grant.revoke_reason}"
             )
         if grant.expires_at <= now:
-            raise SharingError(f"grant {grant.id} expired on {_day(grant.expires_at)}; it gives nothing")
+            raise SharingError(f"grant {grant.id} expired on {china_day(grant.expires_at)}; it gives nothing")
         result = session.execute(
             update(Grant)
             .where(Grant.id == grant.id, Grant.revoked_at.is_(None))
@@ -751,7 +753,7 @@ def revoke_grant(
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise SharingError(f"grant {grant.id} was revoked meanwhile")
         session.refresh(grant)
-        return _grant_ref(grant)
+        return grant_ref(grant)
 
 
 def list_grants(
@@ -772,7 +774,7 @@ def list_grants(
         query = query.where(Grant.dataset == dataset)
     with store.session() as session:
         return [
-            _grant_ref(g) for g in session.scalars(query.order_by(Grant.granted_at.desc(), Grant.id.desc()))
+            grant_ref(g) for g in session.scalars(query.order_by(Grant.granted_at.desc(), Grant.id.desc()))
         ]
 
 

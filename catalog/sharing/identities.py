@@ -46,10 +46,10 @@ HUB_WIDE = "*"
 
 WHO = "who is acting? pass --as NAME or set HUB_USER"
 CREDENTIAL_PREFIX = "hub_sys_"
-_CREDENTIAL = re.compile(r"^hub_sys_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+CREDENTIAL_PATTERN = re.compile(r"^hub_sys_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _SYSTEM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _PERSON = re.compile(r"^[^\s,]{1,64}$")
-_DUMMY_HASH = hashlib.sha256(b"no such credential").hexdigest()
+DUMMY_HASH = hashlib.sha256(b"no such credential").hexdigest()
 
 
 class SharingError(AccessDeniedError):
@@ -128,7 +128,7 @@ def acting(store: MetadataStore, action: str, actor: str | None) -> Iterator[tup
     other. A refusal (:class:`SharingError`, :class:`RegistryError`) rolls the action back
     and is then recorded on its own.
     """
-    facts = AccessFacts(action=action, actor=_clean(actor))
+    facts = AccessFacts(action=action, actor=clean_text(actor))
     try:
         with store.session() as session:
             yield facts, session
@@ -145,16 +145,16 @@ def acting(store: MetadataStore, action: str, actor: str | None) -> Iterator[tup
 # -- people and their roles -----------------------------------------------------------------
 
 
-def _day(moment: datetime | None) -> str:
+def china_day(moment: datetime | None) -> str:
     """A timestamp's date in China, as messages name it (deadlines are China dates too)."""
     return f"{moment.astimezone(CST):%Y-%m-%d}" if moment else "?"
 
 
-def _local(moment: datetime | None) -> str:
+def china_time(moment: datetime | None) -> str:
     return f"{moment.astimezone(CST):%Y-%m-%d %H:%M}" if moment else "?"
 
 
-def _clean(text: str | None) -> str | None:
+def clean_text(text: str | None) -> str | None:
     return (text or "").strip() or None
 
 
@@ -165,8 +165,8 @@ def _describe(session: Session, code: str) -> str:
     return f"{department.name} ({code})" if department else code
 
 
-def _person(session: Session, name: str | None) -> Person:
-    name = _clean(name)
+def acting_person(session: Session, name: str | None) -> Person:
+    name = clean_text(name)
     if name is None:
         raise SharingError(WHO)
     person = session.get(Person, name)
@@ -175,7 +175,7 @@ def _person(session: Session, name: str | None) -> Person:
             f"no person {name!r} is registered (a hub-wide steward adds people: hub people add)"
         )
     if person.removed_at is not None:
-        raise SharingError(f"person {name!r} was removed on {_day(person.removed_at)}")
+        raise SharingError(f"person {name!r} was removed on {china_day(person.removed_at)}")
     return person
 
 
@@ -184,12 +184,12 @@ def _scopes(session: Session, name: str, role: Role) -> set[str]:
     return set(session.scalars(query))
 
 
-def _steward(
+def acting_steward(
     session: Session, name: str | None, departments: Iterable[str] = (), *, hub_only: bool = False
 ) -> Person:
     """The acting person if they are a steward of one of ``departments`` (any department
     when none is named), or of the whole hub."""
-    person = _person(session, name)
+    person = acting_person(session, name)
     scopes = _scopes(session, person.name, Role.STEWARD)
     if not scopes:
         raise SharingError(f"{person.name} is not a data steward")
@@ -219,9 +219,9 @@ def _registrar(session: Session, actor: str | None, department: str | None = Non
     """Who may change the registry: a hub-wide steward (or one of ``department``); before the
     first steward exists, whoever runs the hub (it is being set up)."""
     if not _any_steward(session):
-        return _clean(actor)
+        return clean_text(actor)
     departments = [department] if department else []
-    return _steward(session, actor, departments, hub_only=department is None).name
+    return acting_steward(session, actor, departments, hub_only=department is None).name
 
 
 def require_steward(
@@ -243,11 +243,11 @@ def require_steward(
     try:
         with store.session() as session:
             departments = [department_code] if department_code else []
-            return _steward(session, name, departments).name
+            return acting_steward(session, name, departments).name
     except SharingError as exc:
         if action is not None:
             facts = AccessFacts(
-                action=action, actor=_clean(name), department=department_code, dataset=dataset
+                action=action, actor=clean_text(name), department=department_code, dataset=dataset
             )
             facts.outcome, facts.reason = "denied", str(exc)
             facts.log(store)
@@ -300,7 +300,7 @@ def add_department(
 def _new_department(
     session: Session, code: str, name: str, kind: DepartmentKind | str | None, actor: str | None
 ) -> Department:
-    title = _clean(name)
+    title = clean_text(name)
     if title is None:
         raise RegistryError(f"department {code}: a name is required")
     existing = session.get(Department, code)
@@ -362,10 +362,10 @@ def _new_credential() -> tuple[str, str, str]:
     """``(credential, id, sha256 hex)``: 256 random bits behind a readable prefix and an id."""
     credential_id = secrets.token_hex(6)
     credential = f"{CREDENTIAL_PREFIX}{credential_id}_{secrets.token_urlsafe(32)}"
-    return credential, credential_id, _hash(credential)
+    return credential, credential_id, hash_credential(credential)
 
 
-def _hash(credential: str) -> str:
+def hash_credential(credential: str) -> str:
     # A plain SHA-256 suffices: the secret has 256 random bits, nothing to brute-force.
     return hashlib.sha256(credential.encode("utf-8")).hexdigest()
 
@@ -380,7 +380,7 @@ def add_system(
             raise RegistryError(
                 f"system id {system_id!r} must be 2-63 lower-case letters, digits or '-' (e.g. shebao-core)"
             )
-        title = _clean(name)
+        title = clean_text(name)
         if title is None:
             raise RegistryError(f"system {system_id}: a name is required")
         owner = _department(session, department)
@@ -412,11 +412,11 @@ def _system(session: Session, system_id: str | None) -> System:
     return system
 
 
-def _live_system(session: Session, system_id: str | None) -> System:
+def live_system_row(session: Session, system_id: str | None) -> System:
     system = _system(session, system_id)
     if system.revoked_at is not None:
         raise SharingError(
-            f"system {system.id} was revoked on {_day(system.revoked_at)}: {system.revoke_reason}"
+            f"system {system.id} was revoked on {china_day(system.revoked_at)}: {system.revoke_reason}"
         )
     return system
 
@@ -425,7 +425,7 @@ def live_system(store: MetadataStore, system_id: str) -> SystemRef:
     """A registered, unrevoked system by id (for the operator's CLI, which is trusted to name
     the system it acts for); :class:`SharingError` otherwise."""
     with store.session() as session:
-        system = _live_system(session, system_id)
+        system = live_system_row(session, system_id)
         return SystemRef(system.id, system.name, system.department)
 
 
@@ -433,7 +433,7 @@ def rotate_credential(store: MetadataStore, system_id: str, *, actor: str | None
     """Issue a new credential for a system; the old one stops working at once."""
     with acting(store, "system.rotate_credential", actor) as (facts, session):
         facts.system = system_id
-        system = _live_system(session, system_id)
+        system = live_system_row(session, system_id)
         facts.department = system.department
         facts.actor = _registrar(session, actor, system.department)
         credential, system.credential_id, system.credential_hash = _new_credential()
@@ -445,8 +445,8 @@ def rotate_credential(store: MetadataStore, system_id: str, *, actor: str | None
 def revoke_system(store: MetadataStore, system_id: str, reason: str, *, actor: str | None) -> None:
     """Revoke a system: its credential stops working and its grants give nothing."""
     with acting(store, "system.revoke", actor) as (facts, session):
-        facts.system, facts.reason = system_id, _clean(reason)
-        system = _live_system(session, system_id)
+        facts.system, facts.reason = system_id, clean_text(reason)
+        system = live_system_row(session, system_id)
         facts.department = system.department
         facts.actor = _registrar(session, actor, system.department)
         if facts.reason is None:
@@ -471,19 +471,19 @@ def authenticate_system(store: MetadataStore, credential: str) -> SystemRef:
     """
     facts = AccessFacts(action="system.authenticate", actor=None)
     try:
-        match = _CREDENTIAL.match(credential or "")
+        match = CREDENTIAL_PATTERN.match(credential or "")
         if match is None:
             raise SharingError(f"not a hub system credential (expected {CREDENTIAL_PREFIX}<id>_<secret>)")
         with store.session() as session:
             system = session.scalars(select(System).where(System.credential_id == match.group(1))).first()
-            stored = system.credential_hash if system is not None else _DUMMY_HASH
-            valid = hmac.compare_digest(stored, _hash(credential))
+            stored = system.credential_hash if system is not None else DUMMY_HASH
+            valid = hmac.compare_digest(stored, hash_credential(credential))
             if system is None or not valid:
                 raise SharingError(
                     f"system credential {match.group(1)} is not valid (unknown, rotated or mistyped)"
                 )
             facts.system, facts.department = system.id, system.department
-            system = _live_system(session, system.id)
+            system = live_system_row(session, system.id)
             return SystemRef(system.id, system.name, system.department)
     except SharingError as exc:
         facts.outcome, facts.reason = "denied", str(exc)
@@ -531,7 +531,7 @@ def set_roles(
     with acting(store, "person.roles", actor) as (facts, session):
         facts.actor = _registrar(session, actor)
         facts.detail = {"person": name}
-        person = _person(session, name)
+        person = acting_person(session, name)
         facts.department = person.department
         _set_roles(session, person, roles, hub_wide)
         labels = _role_labels(session, person.name)
@@ -593,7 +593,7 @@ def remove_person(store: MetadataStore, name: str, *, actor: str | None) -> None
     with acting(store, "person.remove", actor) as (facts, session):
         facts.actor = _registrar(session, actor)
         facts.detail = {"person": name}
-        person = _person(session, name)
+        person = acting_person(session, name)
         facts.department = person.department
         if HUB_WIDE in _scopes(session, person.name, Role.STEWARD):
             _keep_a_hub_steward(session, person.name)
@@ -609,9 +609,9 @@ def list_people(store: MetadataStore, *, include_removed: bool = False) -> list[
         return [(p, _role_labels(session, p.name)) for p in session.scalars(query)]
 
 
-def _member(session: Session, name: str | None, department: str | None) -> Person:
+def acting_member(session: Session, name: str | None, department: str | None) -> Person:
     """The acting person if they belong to ``department`` or steward the whole hub."""
-    person = _person(session, name)
+    person = acting_person(session, name)
     if department is not None and person.department == department:
         return person
     if HUB_WIDE in _scopes(session, person.name, Role.STEWARD):

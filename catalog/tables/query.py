@@ -107,14 +107,14 @@ class QueryEngine:
         tasks = list(table.scan(snapshot_id=pinned).plan_files()) if snapshot is not None else []
         data = [task.file.file_path for task in tasks]
         deletes = [d.file_path for task in tasks for d in task.delete_files]
-        name = _identifier(dataset)
+        name = quote_identifier(dataset)
         if self.reader == "iceberg_scan":
             metadata = [table.metadata_location]
             if snapshot is not None:
                 metadata.append(snapshot.manifest_list)
                 metadata += [m.manifest_path for m in snapshot.manifests(table.io)]
             at = "" if snapshot_id is None else f", snapshot_from_id => {int(snapshot_id)}"
-            sql = f"CREATE VIEW {name} AS SELECT * FROM iceberg_scan({_literal(metadata[0])}{at})"
+            sql = f"CREATE VIEW {name} AS SELECT * FROM iceberg_scan({quote_literal(metadata[0])}{at})"
             return View(
                 dataset,
                 None if snapshot is None else snapshot.snapshot_id,
@@ -127,7 +127,7 @@ class QueryEngine:
                 "delete files, which read_parquet cannot apply; install duckdb-extension-avro"
             )
         if data:
-            files = ", ".join(_literal(path) for path in data)
+            files = ", ".join(quote_literal(path) for path in data)
             sql = f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{files}])"
         else:
             sql = f"CREATE VIEW {name} AS {_empty_select(table.schema().as_arrow())}"
@@ -140,7 +140,7 @@ class QueryEngine:
         try:
             with _duckdb_errors("preparing the views"):
                 for path in self._extensions:
-                    connection.execute(f"LOAD {_literal(str(path))}")
+                    connection.execute(f"LOAD {quote_literal(str(path))}")
                 for view in views:
                     connection.execute(view.sql)
                 if self.sandbox:
@@ -179,7 +179,7 @@ def _native_extensions() -> tuple[list[Path], str | None]:
     try:
         for file in files:
             try:
-                probe.execute(f"LOAD {_literal(str(file))}")
+                probe.execute(f"LOAD {quote_literal(str(file))}")
             except duckdb.Error as exc:
                 return [], f"loading {file} failed: {_first_line(exc)}"
     finally:
@@ -202,11 +202,11 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _literal(text: str) -> str:
+def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _identifier(name: str) -> str:
+def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -230,5 +230,5 @@ def _empty_select(schema: pa.Schema) -> str:
         sql_type = _DUCKDB_TYPES.get(field.type)
         if sql_type is None:
             raise QueryError(f"no DuckDB type known for column {field.name!r} of type {field.type}")
-        columns.append(f"CAST(NULL AS {sql_type}) AS {_identifier(field.name)}")
+        columns.append(f"CAST(NULL AS {sql_type}) AS {quote_identifier(field.name)}")
     return f"SELECT {', '.join(columns)} WHERE false"
