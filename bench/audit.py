@@ -87,8 +87,8 @@ def _one(label: str, n: int, seconds: float, baseline: float | None = None) -> d
 def _database(url: str, schema: str | None, entries: int, label: str) -> list[dict[str, Any]]:
     import json
 
-    from catalog.audit.log import AccessLog, GroupAppender, record_access
-    from catalog.metadata.store import MetadataStore
+    from catalog.audit import AccessLog, GroupAppender, record_access
+    from catalog.metadata import MetadataStore
 
     store = MetadataStore(url, schema=schema)
     results: list[dict[str, Any]] = []

@@ -124,7 +124,7 @@ def run(rows: int, *, chunk_rows: int = 50_000, memory: bool = True) -> list[dic
     ``MEMORY_FACTOR`` times as many); one dict per measurement."""
     from sqlalchemy.engine import make_url
 
-    from schemas import load_contract
+    from schemas.contract import load_contract
 
     columns = ", ".join(f.name for f in load_contract("population").fields)
     libpq_url = make_url(POSTGRES).set(drivername="postgresql").render_as_string(hide_password=False)

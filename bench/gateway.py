@@ -75,9 +75,8 @@ def _best(fn: Callable[[], Any], repeat: int = 5) -> float:
 
 
 def run(rows: int) -> list[dict[str, Any]]:
-    from catalog.access.gateway import Gateway
-    from catalog.tables.iceberg import SharedTables
-    from catalog.tables.query import QueryEngine
+    from catalog.access import Gateway
+    from catalog.tables import QueryEngine, SharedTables
     from schemas.contract import load_contract
 
     with tempfile.TemporaryDirectory(prefix="hub-bench-gateway-") as tmp:

@@ -64,7 +64,7 @@ def rows(count: int) -> pa.Table:
 
 
 def _send(bootstrap: str, topic: str, table: pa.Table, *, grant: bool) -> float:
-    from catalog.deliveries.publish import Publisher, batch_headers, ensure_topic
+    from catalog.deliveries import Publisher, batch_headers, ensure_topic
 
     ensure_topic(bootstrap, topic)
     headers = batch_headers("population", "1.0.0", "population-20240601T083015-0001")
@@ -87,7 +87,7 @@ def _send(bootstrap: str, topic: str, table: pa.Table, *, grant: bool) -> float:
 
 
 def main() -> None:
-    from catalog.deliveries.broker import EmbeddedBroker
+    from catalog.deliveries import EmbeddedBroker
 
     count = int(os.environ.get("BENCH_ROWS", "200000"))
     repeat = int(os.environ.get("BENCH_REPEAT", "2"))

@@ -82,7 +82,7 @@ def _stage(rows: int, folder: Path) -> Path:
 def _suite(path: Path, chunk_rows: int) -> tuple[int, Any]:
     """The validate step's work on the staged file; returns (rows quarantined, the validator)."""
     from quality.validate import Validator, find_duplicate_keys
-    from schemas import load_contract
+    from schemas.contract import load_contract
 
     contract = load_contract("population")
     duplicates = find_duplicate_keys(str(path), contract)
@@ -99,7 +99,7 @@ def _suite(path: Path, chunk_rows: int) -> tuple[int, Any]:
 def _warm(path: Path) -> None:
     """Imports (GE takes seconds), GE's metric registry and the division table, untimed."""
     from quality.validate import Validator
-    from schemas import load_contract
+    from schemas.contract import load_contract
 
     first = next(pq.ParquetFile(path).iter_batches(batch_size=1000))
     Validator(load_contract("population"), today=AS_OF.date()).validate(pa.Table.from_batches([first]))
@@ -109,7 +109,7 @@ def _plain(path: Path, chunk_rows: int) -> int:
     """The same rules as one pyarrow/numpy pass per chunk, without GE; returns invalid rows."""
     from quality import checks
     from quality.validate import find_duplicate_keys
-    from schemas import load_contract
+    from schemas.contract import load_contract
 
     contract = load_contract("population")
     today = AS_OF.date()

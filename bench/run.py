@@ -92,10 +92,10 @@ def free_port() -> int:
 
 def _pipeline(rows: int, out: Path) -> None:
     """``hub run population`` from PostgreSQL, with and without publishing, beside COPY."""
-    from catalog.deliveries.broker import EmbeddedBroker
+    from catalog.deliveries import EmbeddedBroker
     from connectors.simulator.population import fill
     from masking.keys import Keyring
-    from schemas import load_contract
+    from schemas.contract import load_contract
 
     contract = load_contract("population")
     columns = [f.name for f in contract.fields]

@@ -97,8 +97,8 @@ def name_of(i: np.ndarray) -> pa.Array:
 
 def build_index(settings: Any, rows: int) -> tuple[float, int]:
     """Write a ``rows``-row population index; returns (seconds, snapshot id)."""
-    from catalog.access.verification import INDEX_NAMESPACE, index_name, index_rows
-    from catalog.tables.iceberg import SharedTables
+    from catalog.access import INDEX_NAMESPACE, index_name, index_rows
+    from catalog.tables import SharedTables
     from masking.keys import Keyring
 
     started = time.perf_counter()
@@ -123,8 +123,8 @@ def build_index(settings: Any, rows: int) -> tuple[float, int]:
 
 
 def _register_system(settings: Any) -> str:
-    from catalog.metadata.store import MetadataStore
-    from catalog.sharing.grants import add_department, add_person, add_system
+    from catalog.metadata import MetadataStore
+    from catalog.sharing import add_department, add_person, add_system
 
     store = MetadataStore(settings.catalog.metadata_url)
     try:
@@ -268,8 +268,8 @@ def _rss_mib(pid: int) -> float:
 
 
 def _lookup_baseline(settings: Any, rows: int, asked: list[tuple[dict[str, str], bool]]) -> dict[str, Any]:
-    from catalog.access.verification import INDEX_NAMESPACE, load_index
-    from catalog.tables.iceberg import SharedTables
+    from catalog.access import INDEX_NAMESPACE, load_index
+    from catalog.tables import SharedTables
     from masking.keys import Keyring
 
     keyring = Keyring.load(settings.masking.keyring_path)

@@ -124,7 +124,7 @@ class SourceConfig(BaseModel):
 
     @cached_property
     def contract(self) -> Contract:
-        from schemas import load_contract
+        from schemas.contract import load_contract
 
         return load_contract(self.dataset)
 

@@ -51,7 +51,7 @@ def airflow_env(settings: HubSettings) -> dict[str, str]:
         )
         env.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(settings.home / "airflow" / "logs"))
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
-    from catalog.entries.lineage import openlineage_file
+    from catalog.entries import openlineage_file
 
     # OpenLineage events of every task go to a file under the hub home (airflow.cfg [openlineage]).
     env.setdefault(

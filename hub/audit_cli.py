@@ -24,8 +24,8 @@ from rich.table import Table
 from hub.settings import get_settings
 
 if TYPE_CHECKING:
-    from catalog.audit.log import Filters, Report, Verification
-    from catalog.metadata.store import MetadataStore
+    from catalog.audit import Filters, Report, Verification
+    from catalog.metadata import MetadataStore
 
 audit_app = typer.Typer(
     help="The tamper-evident access log: verify, report, export, purge.", no_args_is_help=True
@@ -84,7 +84,7 @@ def verify(
     actor: As = None,
 ) -> None:
     """Walk the chain and the signed checkpoints; name the first bad entry (exit 7) if any."""
-    from catalog.audit.log import AccessLog, AuditIntegrityError, read_public_keys, record_access
+    from catalog.audit import AccessLog, AuditIntegrityError, read_public_keys, record_access
 
     store = _store()
     log = AccessLog(store)
@@ -168,7 +168,7 @@ def report(
     actor: As = None,
 ) -> None:
     """Accesses by consumer system, dataset, day and outcome; denied attempts; unusual volumes."""
-    from catalog.audit.log import AccessLog, record_access, require_auditor
+    from catalog.audit import AccessLog, record_access, require_auditor
 
     if html is not None:
         _writable(html, "--html")
@@ -215,7 +215,7 @@ def export(
     actor: As = None,
 ) -> None:
     """Write the entries, with their hashes and MACs, to CSV or Parquet."""
-    from catalog.audit.log import AccessLog, record_access, require_auditor
+    from catalog.audit import AccessLog, record_access, require_auditor
 
     _writable(out, "--out")
     store = _store()
@@ -249,10 +249,9 @@ def replay(
     """Re-run a logged query against the snapshots it read, with the columns it was granted."""
     import pyarrow.parquet as pq
 
-    from catalog.access.consumer import replay_query
-    from catalog.access.gateway import Gateway
-    from catalog.audit.log import record_access, require_auditor
-    from catalog.tables.query import QueryEngine
+    from catalog.access import Gateway, replay_query
+    from catalog.audit import record_access, require_auditor
+    from catalog.tables import QueryEngine
     from hub.pipeline import _tables
 
     store = _store()
@@ -351,7 +350,7 @@ def purge(
     actor: As = None,
 ) -> None:
     """Remove entries older than a date past retention; a signed checkpoint keeps the chain verifiable."""
-    from catalog.audit.log import AccessLog, require_auditor
+    from catalog.audit import AccessLog, require_auditor
 
     store = _store()
     client = _client()
@@ -381,7 +380,7 @@ def checkpoints(
     actor: As = None,
 ) -> None:
     """The signed checkpoints of the log (and, with --write, a new one)."""
-    from catalog.audit.log import AccessLog
+    from catalog.audit import AccessLog
 
     log = AccessLog(_store())
     if write:
@@ -422,7 +421,7 @@ def public_key(
     ] = False,
 ) -> None:
     """Print the checkpoint verification key (PEM): auditors check checkpoints with it, no secret needed."""
-    from catalog.audit.log import load_keys, public_key_pem
+    from catalog.audit import load_keys, public_key_pem
 
     keys = load_keys()
     versions = keys.public_keys()
@@ -481,7 +480,7 @@ def _filters(
     until: str | None,
     outcome: OutcomeChoice | None,
 ) -> Filters:
-    from catalog.audit.log import Filters
+    from catalog.audit import Filters
 
     return Filters(
         system=system,

@@ -12,7 +12,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from catalog.audit.log import Report, Tally
+    from catalog.audit import Report, Tally
 
 _ALLOWED = "#3b6ea8"
 _DENIED = "#c0392b"

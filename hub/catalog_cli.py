@@ -24,7 +24,7 @@ from hub.settings import HubSettings, get_settings
 from schemas.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from catalog.entries.catalogue import Catalogue, EntryView
+    from catalog.entries import Catalogue, EntryView
 
 catalog_app = typer.Typer(
     help="The shared catalogue (政务数据目录): entries, versions, publishing, exports.", no_args_is_help=True
@@ -50,7 +50,7 @@ def _settings() -> HubSettings:
 
 
 def _catalogue(settings: HubSettings | None = None) -> Catalogue:
-    from catalog.entries.catalogue import Catalogue
+    from catalog.entries import Catalogue
     from hub.pipeline import _store, _tables
 
     settings = settings or _settings()
@@ -309,7 +309,7 @@ def catalog_edit(
 @catalog_app.command("fields")
 def catalog_fields() -> None:
     """The fields stewards edit; everything else comes from the contract."""
-    from catalog.entries.catalogue import EDITABLE
+    from catalog.entries import EDITABLE
 
     table = Table("field", "meaning")
     for name, spec in EDITABLE.items():
@@ -335,7 +335,7 @@ def catalog_sync(
     if not report.done and not report.pending:
         console.print("every entry follows its contract")
     if report.pending:
-        from catalog.entries.catalogue import ContractChangeRefusedError
+        from catalog.entries import ContractChangeRefusedError
 
         raise ContractChangeRefusedError("; ".join(f"{n}: {w}" for n, w in report.pending.items()))
 
@@ -357,7 +357,7 @@ def catalog_export(
     ] = None,
 ) -> None:
     """Export the catalogue: every entry as JSON, or the published entries as DCAT JSON-LD."""
-    from catalog.entries.dcat import DEFAULT_BASE_URI, export_dcat, export_json
+    from catalog.entries import DEFAULT_BASE_URI, export_dcat, export_json
 
     catalogue = _catalogue()
     if output is ExportFormat.json:
@@ -382,7 +382,7 @@ def lineage(
     limit: Annotated[int, typer.Option(min=0, help="Newest batches per source; 0 for all.")] = 20,
 ) -> None:
     """Where a dataset's data came from: source -> batch -> snapshot (-> deliveries)."""
-    from catalog.entries.lineage import dataset_lineage, openlineage_file
+    from catalog.entries import dataset_lineage, openlineage_file
 
     settings = _settings()
     catalogue = _catalogue(settings)
@@ -435,8 +435,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Departments connected and each dataset's freshness against its update cycle (a report: exit 0)."""
-    from catalog.entries.coverage import Provider, allowed_age
-    from catalog.entries.coverage import status as coverage
+    from catalog.entries import Provider, allowed_age
+    from catalog.entries import status as coverage
     from connectors.config import load_sources
 
     settings = _settings()

@@ -63,7 +63,7 @@ def _settings() -> HubSettings:
 
 
 def _broker(settings: HubSettings):
-    from catalog.deliveries.broker import EmbeddedBroker
+    from catalog.deliveries import EmbeddedBroker
 
     return EmbeddedBroker(settings.home, settings.kafka.bootstrap_servers)
 
@@ -355,10 +355,9 @@ def query(
     import getpass
     import socket
 
-    from catalog.access.consumer import QueryRequest, run_query
-    from catalog.access.gateway import Gateway, Limits
-    from catalog.sharing.identities import live_system
-    from catalog.tables.query import QueryEngine
+    from catalog.access import Gateway, Limits, QueryRequest, run_query
+    from catalog.sharing import live_system
+    from catalog.tables import QueryEngine
     from hub.pipeline import _store, _tables
 
     settings = _settings()

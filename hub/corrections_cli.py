@@ -21,8 +21,7 @@ from rich.table import Table
 from hub.settings import HubSettings, get_settings
 
 if TYPE_CHECKING:
-    from catalog.corrections.corrections import Correction
-    from catalog.metadata.store import MetadataStore
+    from catalog.metadata import Correction, MetadataStore
 
 corrections_app = typer.Typer(
     help="Correction requests (校核纠错): wrong data back to the department that owns it.",
@@ -56,7 +55,7 @@ def _store(settings: HubSettings) -> MetadataStore:
 
 
 def _today() -> date:
-    from catalog.sharing.grants import today_cst
+    from catalog.sharing import today_cst
 
     return today_cst()
 
@@ -73,7 +72,7 @@ def corrections_list(
     limit: Annotated[int, typer.Option(help="How many, earliest deadline first.")] = 50,
 ) -> None:
     """Correction requests with their deadlines, earliest first."""
-    from catalog.corrections.corrections import Corrections
+    from catalog.corrections import Corrections
 
     store = _store(_settings())
     today = _today()
@@ -113,7 +112,7 @@ def corrections_show(
     actor: As = None,
 ) -> None:
     """One request, its thread, and the quarantined row behind it (raw for the source's stewards)."""
-    from catalog.corrections.corrections import Corrections
+    from catalog.corrections import Corrections
 
     settings = _settings()
     store = _store(settings)
@@ -168,7 +167,7 @@ def _department(store: MetadataStore, batch_id: str) -> str:
 def _raw_reader(store: MetadataStore, batch_id: str, actor: str | None) -> str | None:
     """None when nobody is named (masked view); else the steward of the batch's source
     department, or a refusal (recorded in the access log)."""
-    from catalog.sharing.grants import require_steward
+    from catalog.sharing import require_steward
 
     if actor is None:
         return None
@@ -190,8 +189,8 @@ def _print_quarantine(
 ) -> None:
     """Quarantined rows of a batch: raw for ``steward`` (checked by :func:`_raw_reader`; the
     reading is recorded in the access log), else through the contract's masking rules."""
-    from catalog.audit.log import record_access
-    from catalog.corrections.corrections import masked_record
+    from catalog.audit import record_access
+    from catalog.corrections import masked_record
     from schemas.contract import load_contract
 
     batch = store.get_batch(batch_id)
@@ -264,7 +263,7 @@ def corrections_file(
     system: Annotated[str, typer.Option(help="The consumer system filing it (needs a grant of the field).")],
 ) -> None:
     """File a correction request against a shared record, for a consumer system."""
-    from catalog.corrections.corrections import file_request
+    from catalog.corrections import file_request
     from hub.pipeline import _tables
 
     settings = _settings()
@@ -291,8 +290,8 @@ def corrections_file(
 def _may_answer(store: MetadataStore, actor: str | None, request: Correction, action: str) -> str:
     """A steward of the source department, or for a consumer's request also one of the
     filing system's department: the two sides of the thread."""
-    from catalog.sharing.grants import require_steward
-    from catalog.sharing.identities import SharingError, System
+    from catalog.metadata import System
+    from catalog.sharing import SharingError, require_steward
 
     sides = [request.department_code]
     if request.origin.value == "consumer":
@@ -315,7 +314,7 @@ def corrections_reply(
     actor: As = None,
 ) -> None:
     """Add a message to a request's thread (a steward of either side)."""
-    from catalog.corrections.corrections import Corrections
+    from catalog.corrections import Corrections
 
     corrections = Corrections(_store(_settings()))
     request = corrections.get(correction_id)
@@ -331,8 +330,8 @@ def corrections_resolve(
     actor: As = None,
 ) -> None:
     """Close a request by hand (a steward of the source department)."""
-    from catalog.corrections.corrections import Corrections
-    from catalog.sharing.grants import require_steward
+    from catalog.corrections import Corrections
+    from catalog.sharing import require_steward
 
     corrections = Corrections(_store(_settings()))
     request = corrections.get(correction_id)
@@ -355,7 +354,7 @@ def corrections_export(
     status: Annotated[Status | None, typer.Option(help="Only requests in this state.")] = None,
 ) -> None:
     """Export requests as CSV for a department (Chinese headers, no raw values)."""
-    from catalog.corrections.corrections import Corrections
+    from catalog.corrections import Corrections
 
     written = Corrections(_store(_settings())).export_csv(
         out,

@@ -37,7 +37,7 @@ def _settings() -> HubSettings:
 
 
 def _when(moment: datetime | None) -> str:
-    from catalog.sharing.grants import CST
+    from catalog.sharing import CST
 
     return f"{moment.astimezone(CST):%Y-%m-%d %H:%M:%S}" if moment else ""
 
@@ -51,7 +51,8 @@ def deliveries_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
 ) -> None:
     """Deliveries, newest first: grant, batch, snapshot, status, messages, why one waits or was cancelled."""
-    from catalog.deliveries.outbox import DeliveryStatus, list_deliveries
+    from catalog.deliveries import list_deliveries
+    from catalog.metadata import DeliveryStatus
     from hub.pipeline import _store
 
     if status is not None and status not in {s.value for s in DeliveryStatus}:
@@ -84,7 +85,7 @@ def deliveries_schema(
     as_json: Annotated[bool, typer.Option("--json", help="The whole description as JSON.")] = False,
 ) -> None:
     """What a grant's subscriber receives: topic, key, headers and the JSON Schema of a value."""
-    from catalog.deliveries.outbox import subscription
+    from catalog.deliveries import subscription
     from hub.pipeline import _store
 
     settings = _settings()

@@ -63,7 +63,7 @@ QUERIES = {
 
 
 def run_demo(settings: HubSettings, *, rows: int, console: Console, progress: Callable[[], Any]) -> None:
-    from catalog.deliveries.broker import EmbeddedBroker
+    from catalog.deliveries import EmbeddedBroker
     from masking.keys import Keyring
 
     keyring_path = settings.masking.keyring_path
@@ -96,7 +96,7 @@ def run_demo(settings: HubSettings, *, rows: int, console: Console, progress: Ca
 def _subscribe(settings: HubSettings, *, console: Console) -> None:
     """A social-security system granted every dataset (once; later runs reuse the grants), so
     each batch is delivered to its grants' topics."""
-    from catalog.sharing.grants import (
+    from catalog.sharing import (
         active_grant,
         add_department,
         add_owner_departments,
@@ -109,7 +109,7 @@ def _subscribe(settings: HubSettings, *, console: Console) -> None:
         submit_request,
     )
     from hub.pipeline import _store
-    from schemas import load_contract
+    from schemas.contract import load_contract
 
     store = _store(settings)
     code, department, system, name = SUBSCRIBER
@@ -131,7 +131,7 @@ def _subscribe(settings: HubSettings, *, console: Console) -> None:
             grant = grant or approve_request(store, request.id, actor=STEWARD)
         grants.append(f"{dataset} grant {grant.id}")
     console.print(f"      subscriber {system} ({department}): {', '.join(grants)}")
-    from catalog.entries.catalogue import Catalogue
+    from catalog.entries import Catalogue
     from hub.pipeline import _tables
 
     catalogue = Catalogue(store, tables=_tables(settings))
@@ -279,8 +279,8 @@ def _run_dags(settings: HubSettings, *, console: Console, progress: Callable[[],
 
 def _read_back(settings: HubSettings, batch: Any) -> int:
     """Messages a Kafka consumer finds on the grants' topics for the batch's deliveries."""
-    from catalog.deliveries.outbox import DeliveryKind, DeliveryStatus, list_deliveries
-    from catalog.deliveries.publish import count_messages
+    from catalog.deliveries import count_messages, list_deliveries
+    from catalog.metadata import DeliveryKind, DeliveryStatus
     from hub.pipeline import _store
 
     read = 0
@@ -299,7 +299,7 @@ def _read_back(settings: HubSettings, batch: Any) -> int:
 
 
 def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -> None:
-    from catalog.tables.query import QueryEngine
+    from catalog.tables import QueryEngine
     from hub.cli import _arrow_table
     from hub.pipeline import _store, _tables
 
@@ -331,9 +331,8 @@ def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -
             rules.add_row(source, rule, field, str(count))
     if rules.row_count:
         console.print(rules)
-    from catalog.access.consumer import QueryRequest, run_query
-    from catalog.access.gateway import Gateway
-    from catalog.sharing.identities import live_system
+    from catalog.access import Gateway, QueryRequest, run_query
+    from catalog.sharing import live_system
 
     gateway = Gateway(QueryEngine(_tables(settings)))
     subscriber = live_system(store, SUBSCRIBER[2])
@@ -358,7 +357,7 @@ def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -
     console.print(
         "Leak scan of every shared table, view and topic: no raw identifiers, mobiles or names found"
     )
-    from catalog.audit.log import AccessLog
+    from catalog.audit import AccessLog
 
     log = AccessLog(store)
     verified = log.verify()

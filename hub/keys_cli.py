@@ -21,7 +21,7 @@ from rich.table import Table
 from hub.settings import get_settings
 
 if TYPE_CHECKING:
-    from catalog.metadata.store import MetadataStore
+    from catalog.metadata import MetadataStore
 
 keys_app = typer.Typer(help="Keys: token and encryption keys wrapped by a master key.", no_args_is_help=True)
 decrypt_app = typer.Typer()
@@ -170,7 +170,7 @@ def decrypt(
     """Decrypt encrypted values for a data steward; every use, and every refusal, is recorded."""
     import pyarrow as pa
 
-    from catalog.sharing.grants import require_steward
+    from catalog.sharing import require_steward
     from masking.crypto import decrypt_array, key_versions
     from masking.errors import CiphertextError, DecryptionDeniedError
     from masking.keys import Keyring
@@ -218,7 +218,7 @@ def decrypt(
 def _owner_of(aad: str | None) -> str | None:
     """The owner department of the dataset an ``--aad`` such as ``population.name`` names, if
     it names one: only its stewards (and hub-wide ones) may decrypt that dataset's values."""
-    from catalog.sharing.grants import dataset_terms, known_datasets
+    from catalog.sharing import dataset_terms, known_datasets
 
     dataset = (aad or "").split(".", 1)[0]
     return dataset_terms(dataset).owner if dataset in known_datasets() else None
@@ -235,7 +235,7 @@ def _log_decryption(
     aad: str | None,
 ) -> None:
     """Append a use of ``hub decrypt`` to the access log too (never the values)."""
-    from catalog.audit.log import record_access
+    from catalog.audit import record_access
 
     dataset, _, column = (aad or "").partition(".")
     record_access(

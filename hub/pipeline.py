@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hub.settings import HubSettings, get_settings
-from schemas import BATCH_ID_COLUMN, Contract, load_contract
+from schemas.contract import BATCH_ID_COLUMN, Contract, load_contract
 from schemas.errors import FatalError, HubError
 
 if TYPE_CHECKING:
@@ -77,13 +77,13 @@ def _store(settings: HubSettings) -> Any:
 @lru_cache(maxsize=8)
 def _store_for(url: str) -> Any:
     """One store (and connection pool) per metadata URL for the life of the process."""
-    from catalog.metadata.store import MetadataStore
+    from catalog.metadata import MetadataStore
 
     return MetadataStore(url)
 
 
 def _tables(settings: HubSettings) -> Any:
-    from catalog.tables.iceberg import SharedTables
+    from catalog.tables import SharedTables
 
     assert settings.catalog.iceberg_url is not None and settings.catalog.warehouse is not None
     return SharedTables(
@@ -150,7 +150,7 @@ def extract(
     Sources with a cursor are read incrementally from the watermark of their last
     registered batch; ``full`` (or a first run) reads everything.
     """
-    from catalog.metadata.store import new_batch_id
+    from catalog.metadata import new_batch_id
     from connectors.base import batch_schema
 
     settings = settings or get_settings()
@@ -215,7 +215,7 @@ def validate(ref: BatchRef, *, settings: HubSettings | None = None, progress: Pr
     nothing registers, the watermark stays) until a steward releases it (:func:`release`);
     otherwise its quarantined rows open correction requests to the source department.
     """
-    from catalog.corrections.corrections import STAGED_SCHEMA, Corrections, stage_rows
+    from catalog.corrections import STAGED_SCHEMA, Corrections, stage_rows
     from quality.gate import held_error, judge
     from quality.references import ReferenceCheck
     from quality.validate import VALIDATION_CHUNK_ROWS, Validator, find_duplicate_keys
@@ -301,8 +301,8 @@ CORRECTIONS_STAGE = "corrections"
 
 def _open_corrections(ref: BatchRef, settings: HubSettings) -> None:
     """Open the correction requests validation staged, once the batch may go on."""
-    from catalog.corrections.corrections import Corrections, due_date
-    from catalog.sharing.grants import today_cst
+    from catalog.corrections import Corrections, due_date
+    from catalog.sharing import today_cst
 
     path = ref.file(CORRECTIONS_STAGE)
     store = _store(settings)
@@ -338,7 +338,7 @@ def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progre
     verification rows (keyed token and name digest, never a raw value; :mod:`catalog.access.verification`)
     are staged from the raw values here, the one step that holds them.
     """
-    from catalog.access.verification import IndexStager
+    from catalog.access import IndexStager
     from masking.apply import mask_table
     from masking.crypto import MAPPING_SCHEMA, token_mapping
     from schemas.contract import MaskRule
@@ -434,7 +434,7 @@ def _close_corrections(
 
     After a token-key rotation, requests keyed by an old token first move to the new one.
     """
-    from catalog.corrections.corrections import Corrections
+    from catalog.corrections import Corrections
 
     corrections = Corrections(_store(settings))
     if pairs is not None:
@@ -453,8 +453,8 @@ def _close_corrections(
 
 def _register_verification(ref: BatchRef, contract: Contract, settings: HubSettings) -> None:
     """Upsert the batch's verification rows (staged by ``mask``) into ``internal.<dataset>_verify``."""
-    from catalog.access.verification import INDEX_NAMESPACE, register_staged
-    from catalog.tables.iceberg import SharedTables
+    from catalog.access import INDEX_NAMESPACE, register_staged
+    from catalog.tables import SharedTables
 
     assert settings.catalog.iceberg_url is not None and settings.catalog.warehouse is not None
     internal = SharedTables(
@@ -480,7 +480,7 @@ def _share_unconditional_view(
     k rows, since groups span batches. The achieved k is recorded on the batch and as a
     property of the shared view.
     """
-    from catalog.tables.iceberg import SharedTables
+    from catalog.tables import SharedTables
     from masking.kanon import enforce
 
     path = ref.file(UNCONDITIONAL)
@@ -539,7 +539,7 @@ def _commit_source(ref: BatchRef, state: str | None, settings: HubSettings) -> N
 
 
 def _outbox(settings: HubSettings) -> Any:
-    from catalog.deliveries.outbox import Outbox
+    from catalog.deliveries import Outbox
 
     return Outbox(
         _store(settings),
@@ -560,7 +560,7 @@ def publish(batch_id: str, *, settings: HubSettings | None = None, progress: Pro
     once nothing of it is pending. Publishing a published batch again sends nothing: a
     replay is `hub publish --replay GRANT --from-snapshot ID`.
     """
-    from catalog.metadata.batches import BatchStatus
+    from catalog.metadata import BatchStatus
 
     settings = settings or get_settings()
     store = _store(settings)
@@ -677,10 +677,10 @@ def release(
     Refused: a batch that is not held, one a later registered batch of its source
     superseded (it re-read the same rows), or one whose staged rows are gone.
     """
-    from catalog.audit.log import record_access
+    from catalog.audit import record_access
     from catalog.errors import ReleaseRefusedError
-    from catalog.metadata.batches import BatchStatus
-    from catalog.sharing.grants import require_steward
+    from catalog.metadata import BatchStatus
+    from catalog.sharing import require_steward
 
     settings = settings or get_settings()
     store = _store(settings)

@@ -18,7 +18,7 @@ from rich.table import Table
 from hub.settings import HubSettings, get_settings
 
 if TYPE_CHECKING:
-    from catalog.entries.scorecards import Scorecard
+    from catalog.entries import Scorecard
 
 quality_app = typer.Typer(help="Data quality: scorecards and Data Docs.", no_args_is_help=True)
 
@@ -63,7 +63,7 @@ def report(
     ] = None,
 ) -> None:
     """Quality scorecard: completeness, validity, uniqueness, timeliness; by dataset and department."""
-    from catalog.entries.scorecards import parse_since, render_html, scorecard, to_json_text
+    from catalog.entries import parse_since, render_html, scorecard, to_json_text
     from hub.pipeline import _store
     from quality.datadocs import SCORECARD_FILE, datadocs_root
 

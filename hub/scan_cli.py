@@ -25,8 +25,7 @@ MESSAGE_LIMIT = 1_000_000
 def _names(table: str) -> tuple[str, ...]:
     """Columns that must hold masked names in a shared table: a contract's dataset or a view of one."""
     from masking.scan import name_columns
-    from schemas import load_contract
-    from schemas.contract import CONTRACT_DIR
+    from schemas.contract import CONTRACT_DIR, load_contract
 
     dataset = table.removesuffix("_unconditional")
     if (CONTRACT_DIR / f"{dataset}.yaml").exists():
@@ -48,7 +47,7 @@ def scan_outputs(
     paths: list[Path] | None = None,
 ) -> list[Finding]:
     """Leaks in the consumer-facing outputs: shared tables and views, grants' topics, exported files."""
-    from catalog.tables.iceberg import SharedTables
+    from catalog.tables import SharedTables
     from masking.scan import scan_file, scan_messages, scan_table
 
     findings: list[Finding] = []
@@ -58,18 +57,17 @@ def scan_outputs(
     )
     names = list(datasets) if datasets else shared.datasets()
     if tables and names:
-        from catalog.tables.query import QueryEngine
+        from catalog.tables import QueryEngine
 
         engine = QueryEngine(shared)
         for name in names:
             result = engine.run(f'SELECT * FROM "{name}"', datasets=[name])
             findings += scan_table(result, source=f"table {name}", names=_names(name))
     if topics:
-        from catalog.deliveries.outbox import delivered_topics
-        from catalog.deliveries.publish import read_messages
+        from catalog.deliveries import delivered_topics, read_messages
         from hub.pipeline import _store
         from masking.scan import name_columns
-        from schemas import load_contract
+        from schemas.contract import load_contract
 
         for topic, grant in delivered_topics(_store(settings), datasets):
             messages = read_messages(settings.kafka.bootstrap_servers, topic, MESSAGE_LIMIT, timeout_s=10)

@@ -35,7 +35,7 @@ def serve(
     """Serve the consumer API: POST /v1/query, POST /v1/verify, GET /v1/catalog (OpenAPI at /openapi.json)."""
     import uvicorn
 
-    from catalog.access.api import create_app
+    from catalog.access import create_app
 
     settings = get_settings()
     settings.ensure_home()

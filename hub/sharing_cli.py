@@ -20,8 +20,8 @@ from rich.table import Table
 from hub.settings import get_settings
 
 if TYPE_CHECKING:
-    from catalog.metadata.store import MetadataStore
-    from catalog.sharing.grants import GrantRef, RequestRef
+    from catalog.metadata import MetadataStore
+    from catalog.sharing import GrantRef, RequestRef
 
 console = Console()
 err = Console(stderr=True)
@@ -65,7 +65,7 @@ def _store() -> MetadataStore:
 
 
 def _when(moment: datetime | None) -> str:
-    from catalog.sharing.grants import CST
+    from catalog.sharing import CST
 
     return f"{moment.astimezone(CST):%Y-%m-%d %H:%M}" if moment else ""
 
@@ -89,7 +89,8 @@ def departments_add(
     actor: As = None,
 ) -> None:
     """Register a department (a hub-wide steward's task)."""
-    from catalog.sharing.grants import DepartmentKind, RegistryError, add_department
+    from catalog.metadata import DepartmentKind
+    from catalog.sharing import RegistryError, add_department
 
     if kind is not None and kind not in {k.value for k in DepartmentKind}:
         raise RegistryError(f"kind {kind!r} is not one of {', '.join(k.value for k in DepartmentKind)}")
@@ -100,7 +101,7 @@ def departments_add(
 @departments_app.command("add-owners")
 def departments_add_owners(actor: As = None) -> None:
     """Register the owner department named in every contract (schemas/*.yaml); safe to repeat."""
-    from catalog.sharing.grants import add_owner_departments, known_datasets
+    from catalog.sharing import add_owner_departments, known_datasets
     from schemas.contract import load_contract
 
     contracts = [load_contract(name) for name in known_datasets()]
@@ -113,7 +114,7 @@ def departments_add_owners(actor: As = None) -> None:
 @departments_app.command("list")
 def departments_list() -> None:
     """Registered departments with their systems and the datasets they own."""
-    from catalog.sharing.grants import dataset_terms, known_datasets, list_departments, list_systems
+    from catalog.sharing import dataset_terms, known_datasets, list_departments, list_systems
 
     store = _store()
     owned: dict[str, list[str]] = {}
@@ -139,7 +140,7 @@ def systems_add(
     actor: As = None,
 ) -> None:
     """Register a system and show its credential, once: only a hash of it is kept."""
-    from catalog.sharing.grants import add_system
+    from catalog.sharing import add_system
 
     system, credential = add_system(_store(), system_id, name, department, actor=actor)
     console.print(f"system {system.id} ({system.name}) registered for department {system.department}")
@@ -161,7 +162,7 @@ def systems_rotate(
     actor: As = None,
 ) -> None:
     """Issue a new credential; the old one stops working at once."""
-    from catalog.sharing.grants import rotate_credential
+    from catalog.sharing import rotate_credential
 
     credential = rotate_credential(_store(), system_id, actor=actor)
     console.print(f"system {system_id}: new credential issued, the previous one no longer works")
@@ -175,7 +176,7 @@ def systems_revoke(
     actor: As = None,
 ) -> None:
     """Revoke a system: its credential stops working and its grants give nothing."""
-    from catalog.sharing.grants import revoke_system
+    from catalog.sharing import revoke_system
 
     revoke_system(_store(), system_id, reason, actor=actor)
     console.print(f"system {system_id} revoked")
@@ -187,7 +188,7 @@ def systems_list(
     show_all: Annotated[bool, typer.Option("--all", help="Include revoked systems.")] = False,
 ) -> None:
     """Systems with their department and credential id (never the credential)."""
-    from catalog.sharing.grants import list_systems
+    from catalog.sharing import list_systems
 
     table = Table("system", "name", "department", "credential", "issued", "state")
     for s in list_systems(_store(), department):
@@ -207,7 +208,8 @@ HubWide = Annotated[bool, typer.Option("--hub-wide", help="Steward of every depa
 
 
 def _roles(roles: list[str] | None) -> list[str]:
-    from catalog.sharing.grants import RegistryError, Role
+    from catalog.metadata import Role
+    from catalog.sharing import RegistryError
 
     values = roles or []
     unknown = [r for r in values if r not in {role.value for role in Role}]
@@ -225,7 +227,7 @@ def people_add(
     actor: As = None,
 ) -> None:
     """Register a person (a hub-wide steward's task; the first steward needs no --as)."""
-    from catalog.sharing.grants import add_person, list_people
+    from catalog.sharing import add_person, list_people
 
     store = _store()
     add_person(store, name, department=department, roles=_roles(role), hub_wide=hub_wide, actor=actor)
@@ -241,7 +243,7 @@ def people_set_roles(
     actor: As = None,
 ) -> None:
     """Replace a person's roles (none given: no roles)."""
-    from catalog.sharing.grants import set_roles
+    from catalog.sharing import set_roles
 
     labels = set_roles(_store(), name, _roles(role), hub_wide=hub_wide, actor=actor)
     console.print(f"{name}: {', '.join(labels) or 'no roles'}")
@@ -250,7 +252,7 @@ def people_set_roles(
 @people_app.command("remove")
 def people_remove(name: Annotated[str, typer.Argument()], actor: As = None) -> None:
     """Remove a person; what they did stays attributed to them."""
-    from catalog.sharing.grants import remove_person
+    from catalog.sharing import remove_person
 
     remove_person(_store(), name, actor=actor)
     console.print(f"{name} removed")
@@ -261,7 +263,7 @@ def people_list(
     show_all: Annotated[bool, typer.Option("--all", help="Include removed people.")] = False,
 ) -> None:
     """People, their department and roles."""
-    from catalog.sharing.grants import list_people
+    from catalog.sharing import list_people
 
     table = Table("name", "department", "roles", "state")
     for person, labels in list_people(_store(), include_removed=show_all):
@@ -287,7 +289,7 @@ def request(
     actor: As = None,
 ) -> None:
     """Ask for a dataset for one of your department's systems."""
-    from catalog.sharing.grants import submit_request
+    from catalog.sharing import submit_request
 
     ref, grant = submit_request(
         _store(), dataset, system=system, purpose=purpose, columns=_split(columns), days=days, actor=actor
@@ -319,7 +321,8 @@ def requests_list(
     """Requests with their deadline; pending ones past it are flagged OVERDUE."""
     if ctx.invoked_subcommand is not None:
         return
-    from catalog.sharing.grants import RegistryError, RequestStatus, list_requests, today_cst
+    from catalog.metadata import RequestStatus
+    from catalog.sharing import RegistryError, list_requests, today_cst
 
     known = {s.value for s in RequestStatus}
     unknown = [s for s in status or [] if s not in known]
@@ -364,7 +367,7 @@ def requests_list(
 
 
 def _deadline(r: RequestRef) -> str:
-    from catalog.sharing.grants import RequestStatus
+    from catalog.metadata import RequestStatus
 
     if r.status is RequestStatus.MATERIAL_REQUESTED:
         return "paused (material asked)"
@@ -378,7 +381,7 @@ def _flag(r: RequestRef, today: date) -> str:
 
 
 def _calendar_warning(today: date) -> None:
-    from catalog.sharing.workdays import WorkCalendar
+    from catalog.sharing import WorkCalendar
 
     calendar = WorkCalendar.load(get_settings().sharing.calendar_file)
     end = date(calendar.last_year, 12, 31)
@@ -392,7 +395,7 @@ def _calendar_warning(today: date) -> None:
 @requests_app.command("show")
 def requests_show(request_id: Annotated[int, typer.Argument(metavar="REQUEST")]) -> None:
     """One request with its material thread and answer."""
-    from catalog.sharing.grants import get_request, today_cst
+    from catalog.sharing import get_request, today_cst
 
     r = get_request(_store(), request_id)
     table = Table(title=f"request {r.id}", show_header=False)
@@ -428,7 +431,7 @@ def requests_answer(
     actor: As = None,
 ) -> None:
     """Hand in the material a steward asked for; the answer clock restarts."""
-    from catalog.sharing.grants import answer_material
+    from catalog.sharing import answer_material
 
     ref = answer_material(_store(), request_id, actor=actor, material=material)
     console.print(f"request {ref.id}: material handed in; answer due by {ref.deadline} (China time)")
@@ -443,7 +446,7 @@ def approve(
     actor: As = None,
 ) -> None:
     """Approve a pending request (a steward of the dataset's owner department)."""
-    from catalog.sharing.grants import approve_request
+    from catalog.sharing import approve_request
 
     grant = approve_request(_store(), request_id, actor=actor, columns=_split(columns), days=days)
     console.print(
@@ -458,7 +461,7 @@ def deny(
     actor: As = None,
 ) -> None:
     """Deny a pending request, with the reason the requester is told."""
-    from catalog.sharing.grants import deny_request
+    from catalog.sharing import deny_request
 
     deny_request(_store(), request_id, actor=actor, reason=reason)
     console.print(f"request {request_id} denied")
@@ -472,7 +475,7 @@ def ask(
     actor: As = None,
 ) -> None:
     """Ask the requester for more material, all at once; the clock stops until it comes."""
-    from catalog.sharing.grants import ask_material
+    from catalog.sharing import ask_material
 
     ref = ask_material(_store(), request_id, actor=actor, material=material)
     console.print(
@@ -489,7 +492,7 @@ def grants(
     show_all: Annotated[bool, typer.Option("--all", help="Include expired and revoked grants.")] = False,
 ) -> None:
     """Grants: system, dataset, level, columns, purpose, expiry, the request they came from."""
-    from catalog.sharing.grants import list_grants
+    from catalog.sharing import list_grants
 
     table = Table("grant", "system", "dataset", "level", "columns", "purpose", "expires", "request", "state")
     for g in list_grants(_store(), system=system, dataset=dataset, include_inactive=show_all):
@@ -520,7 +523,7 @@ def revoke(
     actor: As = None,
 ) -> None:
     """Revoke a grant (a steward of the owner or of the receiving department)."""
-    from catalog.sharing.grants import revoke_grant
+    from catalog.sharing import revoke_grant
 
     grant = revoke_grant(_store(), grant_id, actor=actor, reason=reason)
     console.print(f"grant {grant.id} of {grant.system} for {grant.dataset} revoked")

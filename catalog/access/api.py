@@ -51,7 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.access.ratelimit import EnumerationGuard, TokenBuckets, retry_after
 from catalog.access.verification import BY_DATASET, INDEX_NAMESPACE, SUBJECTS, Subject, VerificationIndex
-from catalog.audit.log import AccessLog, GroupAppender, load_keys
+from catalog.audit import AccessLog, GroupAppender, load_keys
 from catalog.errors import (
     DatasetNotFoundError,
     QueryDeniedError,
@@ -59,11 +59,11 @@ from catalog.errors import (
     QuerySyntaxError,
     QueryTimeoutError,
 )
-from catalog.sharing.identities import (
+from catalog.metadata import System
+from catalog.sharing import (
     CREDENTIAL_PATTERN,
     CREDENTIAL_PREFIX,
     DUMMY_HASH,
-    System,
     SystemRef,
     china_day,
     hash_credential,
@@ -72,9 +72,9 @@ from schemas.errors import AccessDeniedError, HubError, TransientError
 
 if TYPE_CHECKING:
     from catalog.access.gateway import Gateway
-    from catalog.audit.log import AuditKeys
-    from catalog.sharing.grants import GrantRef
-    from catalog.tables.iceberg import SharedTables
+    from catalog.audit import AuditKeys
+    from catalog.sharing import GrantRef
+    from catalog.tables import SharedTables
     from hub.settings import HubSettings
     from masking.keys import DataKey
 
@@ -383,10 +383,9 @@ class Service:
 
     def __init__(self, settings: HubSettings) -> None:
         from catalog.access.gateway import Gateway, Limits
-        from catalog.entries.catalogue import Catalogue
-        from catalog.metadata.store import MetadataStore
-        from catalog.tables.iceberg import SharedTables
-        from catalog.tables.query import QueryEngine
+        from catalog.entries import Catalogue
+        from catalog.metadata import MetadataStore
+        from catalog.tables import QueryEngine, SharedTables
 
         assert settings.catalog.metadata_url is not None and settings.catalog.iceberg_url is not None
         assert settings.catalog.warehouse is not None
@@ -942,7 +941,7 @@ def _fields_grant(
     service: Service, who: Caller, subject: Subject, fields: list[str], base: dict[str, Any]
 ) -> GrantRef:
     """The system's active grant on the subject's dataset including every asked field, or a 403."""
-    from catalog.sharing.grants import active_grant, list_grants
+    from catalog.sharing import active_grant, list_grants
 
     grant = active_grant(service.store, who.system.id, subject.dataset)
     reason: str | None = None
@@ -981,8 +980,8 @@ def _read_record(
     service: Service, subject: Subject, grant: GrantRef, fields: list[str], identifier: str, version: int
 ) -> tuple[dict[str, Any] | None, int | None]:
     """The asked fields of the one record with this identifier, as the grant's view shows it."""
-    from catalog.access.gateway import quote_identifier
     from catalog.access.verification import published_key
+    from catalog.tables import quote_identifier
 
     key_column, key_value = published_key(subject, identifier, service.indexes.keys[version])
     narrowed = _FieldGrant(

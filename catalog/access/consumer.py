@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.access.gateway import Gateway, GatewayResult, Limits
-from catalog.audit.log import record_access
-from catalog.sharing.grants import GrantRef, list_grants
-from catalog.sharing.identities import SystemRef
+from catalog.audit import record_access
+from catalog.sharing import GrantRef, SystemRef, list_grants
 from schemas.errors import AccessDeniedError, HubError
 
 MAX_LOGGED_SQL = 12_000
@@ -147,7 +146,7 @@ def replay_query(store: Any, gateway: Gateway, seq: int) -> Replay:
 
     from sqlalchemy import select
 
-    from catalog.audit.log import AccessEntry
+    from catalog.metadata import AccessEntry
 
     with store.session() as session:
         row = session.execute(select(AccessEntry.__table__).where(AccessEntry.seq == seq)).first()

@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from catalog.errors import QueryDeniedError, QueryError, QuerySyntaxError, QueryTimeoutError
-from catalog.tables.query import QueryEngine, View, quote_identifier, quote_literal
+from catalog.tables import QueryEngine, View, quote_identifier, quote_literal
 from schemas.contract import load_contract
 
 UNCONDITIONAL = "unconditional"

@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
-    from catalog.tables.iceberg import SharedTables
+    from catalog.tables import SharedTables
     from masking.keys import DataKey, Keyring
 
 INDEX_NAMESPACE = "internal"

@@ -62,9 +62,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from catalog.metadata.audit import NAME_CHARS, AccessCheckpoint, AccessEntry, AccessHead
-from catalog.metadata.batches import utcnow
-from catalog.metadata.sharing import Person, PersonRole, Role
+from catalog.metadata import (
+    NAME_CHARS,
+    AccessCheckpoint,
+    AccessEntry,
+    AccessHead,
+    Person,
+    PersonRole,
+    Role,
+    utcnow,
+)
 from schemas.errors import AccessDeniedError, ConfigurationError, FatalError
 
 Outcome = Literal["allowed", "denied"]

@@ -44,13 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from catalog.metadata.batches import utcnow
-from catalog.metadata.corrections import (
-    Correction,
-    CorrectionMessage,
-    CorrectionOrigin,
-    CorrectionStatus,
-)
+from catalog.metadata import Correction, CorrectionMessage, CorrectionOrigin, CorrectionStatus, utcnow
 from masking.errors import MaskRuleError
 from quality.errors import CorrectionNotFoundError, CorrectionStateError, RecordNotSharedError
 from schemas.contract import DEFAULT_LEVEL, Contract
@@ -174,7 +168,7 @@ def due_date(opened: date, days: int, calendar_file: str | None) -> tuple[date, 
     calendar's ``outside_years`` says: such years are counted Monday to Friday and the
     warning names them (the batch records it, ``hub corrections file`` prints it).
     """
-    from catalog.sharing.workdays import CalendarRangeError, WorkCalendar
+    from catalog.sharing import CalendarRangeError, WorkCalendar
 
     calendar = WorkCalendar.load(calendar_file)
     try:
@@ -587,8 +581,8 @@ def file_request(
     must be in the current shared table under ``token`` (its published key). Returns the
     request and a warning when the deadline had to be counted Monday to Friday.
     """
-    from catalog.audit.log import record_access
-    from catalog.sharing.grants import require_grant
+    from catalog.audit import record_access
+    from catalog.sharing import require_grant
     from schemas.contract import load_contract
 
     contract = load_contract(dataset)

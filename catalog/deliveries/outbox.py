@@ -55,7 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from catalog.audit.log import begin_write, record_access
+from catalog.audit import begin_write, record_access
 from catalog.deliveries.publish import (
     HEADER_BATCH_ID,
     HEADER_CONTRACT,
@@ -66,17 +66,25 @@ from catalog.deliveries.publish import (
     ensure_topic,
     grant_topic,
 )
-from catalog.entries.lineage import Delivery, register_delivery_source
-from catalog.metadata.batches import Batch, BatchStatus, utcnow
-from catalog.metadata.deliveries import DeliveryKind, DeliveryLease, DeliveryStatus, OutboxDelivery
-from catalog.sharing.grants import Grant, GrantRef, System, grant_ref, list_grants
-from catalog.sharing.identities import SharingError, china_day
-from schemas import BATCH_ID_COLUMN, Contract, load_contract
+from catalog.entries import Delivery, register_delivery_source
+from catalog.metadata import (
+    Batch,
+    BatchStatus,
+    DeliveryKind,
+    DeliveryLease,
+    DeliveryStatus,
+    Grant,
+    OutboxDelivery,
+    System,
+    utcnow,
+)
+from catalog.sharing import GrantRef, SharingError, china_day, grant_ref, list_grants
+from schemas.contract import BATCH_ID_COLUMN, Contract, load_contract
 from schemas.errors import ContractError, FatalError, HubError, TransientError
 
 if TYPE_CHECKING:
-    from catalog.metadata.store import MetadataStore
-    from catalog.tables.iceberg import SharedTables
+    from catalog.metadata import MetadataStore
+    from catalog.tables import SharedTables
 
 UNCONDITIONAL = "unconditional"
 LEASE_S = 300.0
@@ -944,7 +952,7 @@ class Outbox:
 
     def _view_snapshot(self, table_name: str, batch_id: str) -> int:
         """The snapshot of a derived view (``<dataset>_unconditional``) that a batch's refresh made."""
-        from catalog.tables.iceberg import BATCH_PROPERTY
+        from catalog.tables import BATCH_PROPERTY
 
         table = self.tables.load(table_name)
         made = [

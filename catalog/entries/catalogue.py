@@ -30,8 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from catalog.metadata.batches import Batch, BatchStatus, utcnow
-from catalog.metadata.entries import CatalogueEntry, CatalogueVersion, EntryStatus
+from catalog.metadata import Batch, BatchStatus, CatalogueEntry, CatalogueVersion, EntryStatus, utcnow
 from schemas.contract import (
     CONTRACT_DIR,
     RESOURCE_CODE_PATTERN,
@@ -46,8 +45,8 @@ from schemas.contract import (
 from schemas.errors import AccessDeniedError, ContractError, TransientError
 
 if TYPE_CHECKING:
-    from catalog.metadata.store import MetadataStore
-    from catalog.tables.iceberg import SchemaChange, SharedTables
+    from catalog.metadata import MetadataStore
+    from catalog.tables import SchemaChange, SharedTables
 
 SYSTEM_AUTHOR = "hub"
 """Author of versions the hub makes itself (generated from a contract)."""
@@ -496,7 +495,7 @@ def contract_change(
     old_items: Sequence[Mapping[str, Any]], old_keys: Sequence[str], previous: str, new: Contract
 ) -> ContractChange:
     """Compare the columns an entry lists with a contract's published columns."""
-    from catalog.tables.iceberg import SchemaChange
+    from catalog.tables import SchemaChange
 
     schema = new.published_schema()
     new_by_field = {f.name: f.published_name for f in new.fields}
@@ -1030,13 +1029,13 @@ def _require_steward(
     store: MetadataStore, name: str, department_code: str | None = None, *, action: str, dataset: str | None
 ) -> str:
     """The steward's name; a refusal (not a steward, or of another department) is recorded."""
-    from catalog.sharing.grants import require_steward
+    from catalog.sharing import require_steward
 
     return require_steward(store, name, department_code, action=action, dataset=dataset)
 
 
 def _grants_including(store: MetadataStore, dataset: str, columns: Iterable[str]) -> list[GrantLike]:
-    from catalog.sharing.grants import grants_including
+    from catalog.sharing import grants_including
 
     return list(grants_including(store, dataset, columns))
 

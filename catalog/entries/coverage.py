@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from catalog.metadata.batches import Batch, BatchStatus, utcnow
+from catalog.metadata import Batch, BatchStatus, utcnow
 from schemas.contract import UpdateCycle
 
 if TYPE_CHECKING:
-    from catalog.metadata.store import MetadataStore
+    from catalog.metadata import MetadataStore
     from connectors.config import SourceConfig
 
 CYCLES: dict[UpdateCycle, timedelta] = {

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from catalog.metadata.batches import utcnow
+from catalog.metadata import utcnow
 
 if TYPE_CHECKING:
     from catalog.entries.catalogue import EntryView

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from catalog.metadata.batches import Batch, BatchStatus
+from catalog.metadata import Batch, BatchStatus
 
 if TYPE_CHECKING:
-    from catalog.metadata.store import MetadataStore
+    from catalog.metadata import MetadataStore
 
 
 @dataclass(frozen=True)

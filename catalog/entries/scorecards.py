@@ -36,7 +36,7 @@ from quality.datadocs import read_profile
 from quality.errors import ReportError
 
 if TYPE_CHECKING:
-    from catalog.metadata.store import MetadataStore
+    from catalog.metadata import MetadataStore
     from schemas.contract import Contract
 
 CYCLE_PERIODS: dict[str, timedelta] = {
@@ -287,7 +287,7 @@ def _rule_rows(store: MetadataStore, batch_ids: Sequence[str]) -> dict[str, dict
     """batch -> (rule, field) -> distinct rows, for the rules the scorecard reads."""
     from sqlalchemy import func, select
 
-    from catalog.metadata.batches import Violation
+    from catalog.metadata import Violation
 
     found: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
     rows = func.count(func.distinct(Violation.row))
@@ -322,7 +322,7 @@ def batch_scores(
     """Every validated batch (of ``dataset``, started on or after ``since``), oldest first."""
     from sqlalchemy import select
 
-    from catalog.metadata.batches import Batch
+    from catalog.metadata import Batch
     from schemas.contract import load_contract
 
     query = select(Batch).where(Batch.rows_in.is_not(None), Batch.rows_valid.is_not(None))
@@ -470,7 +470,7 @@ def _last_registered(store: MetadataStore, datasets: list[str]) -> dict[str, dat
     """Dataset -> when its latest registered batch was registered (whatever ``since`` says)."""
     from sqlalchemy import func, select
 
-    from catalog.metadata.batches import Batch
+    from catalog.metadata import Batch
 
     if not datasets:
         return {}

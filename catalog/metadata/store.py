@@ -31,7 +31,8 @@ from catalog.errors import (
     QuarantineInputError,
     ReleaseRefusedError,
 )
-from catalog.metadata.batches import Batch, BatchStatus, Decryption, QuarantinedRow, Violation, utcnow
+from catalog.metadata.base import utcnow
+from catalog.metadata.batches import Batch, BatchStatus, Decryption, QuarantinedRow, Violation
 from catalog.metadata.migrate import upgrade
 from schemas.errors import redact_url
 

@@ -31,20 +31,24 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from catalog.metadata.batches import utcnow
-from catalog.metadata.sharing import Grant, Request, RequestStatus
+from catalog.metadata import (
+    Department,
+    DepartmentKind,
+    Grant,
+    Person,
+    PersonRole,
+    Request,
+    RequestStatus,
+    Role,
+    System,
+    utcnow,
+)
 from catalog.sharing.identities import (
     CST,
     WHO,
     AccessFacts,
-    Department,
-    DepartmentKind,
-    Person,
-    PersonRole,
     RegistryError,
-    Role,
     SharingError,
-    System,
     SystemRef,
     acting,
     acting_member,
@@ -72,7 +76,7 @@ from catalog.sharing.identities import (
 from catalog.sharing.workdays import WorkCalendar
 
 if TYPE_CHECKING:
-    from catalog.metadata.store import MetadataStore
+    from catalog.metadata import MetadataStore
     from catalog.settings import SharingSettings
 
 

@@ -29,12 +29,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.metadata.batches import utcnow
-from catalog.metadata.sharing import Department, DepartmentKind, Person, PersonRole, Role, System
+from catalog.metadata import Department, DepartmentKind, Person, PersonRole, Role, System, utcnow
 from schemas.errors import AccessDeniedError, ConfigurationError
 
 if TYPE_CHECKING:
-    from catalog.metadata.store import MetadataStore
+    from catalog.metadata import MetadataStore
     from schemas.contract import Contract
 
 CST = timezone(timedelta(hours=8), "CST")
@@ -99,7 +98,7 @@ class AccessFacts:
 
     def log(self, target: Session | MetadataStore) -> None:
         """Append the entry, in ``target``'s transaction when it is a session."""
-        from catalog.audit.log import record_access
+        from catalog.audit import record_access
 
         record_access(
             target,

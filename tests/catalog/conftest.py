@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from catalog.metadata.store import MetadataStore
-from catalog.tables.iceberg import SharedTables
+from catalog.metadata import MetadataStore
+from catalog.tables import SharedTables
 from schemas.contract import Contract, load_contract
 
 

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import MetadataStore
 from hub.settings import HubSettings
 from tests.catalog.test_sharing import HOUSING, SOCIAL, build_world
 
@@ -56,8 +56,8 @@ def _raw(dataset: str, rows: list[dict[str, Any]]) -> pa.Table:
 
 def register(settings: HubSettings, dataset: str, rows: pa.Table, batch_id: str) -> int:
     """What the pipeline's mask and register steps do with valid rows, minus the batch record."""
-    from catalog.access.verification import INDEX_NAMESPACE, IndexStager, register_staged
-    from catalog.tables.iceberg import SharedTables
+    from catalog.access import INDEX_NAMESPACE, IndexStager, register_staged
+    from catalog.tables import SharedTables
     from masking.apply import mask_table
     from masking.keys import Keyring
     from schemas.contract import load_contract
@@ -92,20 +92,14 @@ class Hub:
         return {"Authorization": f"Bearer {self.credentials[system]}"}
 
     def entries(self) -> list[dict[str, Any]]:
-        from catalog.audit.log import AccessLog
+        from catalog.audit import AccessLog
 
         return list(AccessLog(self.store).entries())
 
 
 def _grants(hub: Hub) -> None:
-    from catalog.metadata.batches import utcnow
-    from catalog.sharing.grants import (
-        add_system,
-        approve_request,
-        revoke_grant,
-        revoke_system,
-        submit_request,
-    )
+    from catalog.metadata import utcnow
+    from catalog.sharing import add_system, approve_request, revoke_grant, revoke_system, submit_request
 
     store = hub.store
     for system, name, department in (
@@ -154,7 +148,7 @@ def _grants(hub: Hub) -> None:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    from catalog.entries.catalogue import Catalogue
+    from catalog.entries import Catalogue
     from hub.settings import get_settings
     from masking.keys import Keyring
 
@@ -220,7 +214,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 
 def client_for(hub: Hub, **api: Any) -> TestClient:
     """A client of a fresh app (its own limits and caches) over the module's hub."""
-    from catalog.access.api import create_app
+    from catalog.access import create_app
 
     settings = hub.settings.model_copy(update={"api": hub.settings.api.model_copy(update=api)})
     return TestClient(create_app(settings), raise_server_exceptions=False)
@@ -324,7 +318,7 @@ def test_a_tampered_credential_and_a_revoked_system_are_refused(hub: Hub, client
 
 
 def test_a_revocation_or_rotation_is_refused_once_the_short_cache_expires(hub: Hub) -> None:
-    from catalog.sharing.grants import add_system, revoke_system, rotate_credential
+    from catalog.sharing import add_system, revoke_system, rotate_credential
 
     hub.credentials["cache-sys"] = add_system(hub.store, "cache-sys", "缓存测试", SOCIAL, actor="wang.hub")[1]
     hub.credentials["rotate-sys"] = add_system(hub.store, "rotate-sys", "轮换测试", SOCIAL, actor="wang.hub")[
@@ -775,7 +769,7 @@ def test_the_index_follows_new_batches_while_serving(hub: Hub) -> None:
 
 
 def test_the_server_refuses_to_start_without_a_keyring(hub: Hub, tmp_path: Path) -> None:
-    from catalog.access.api import create_app
+    from catalog.access import create_app
     from schemas.errors import ConfigurationError
 
     settings = hub.settings.model_copy(
@@ -788,7 +782,7 @@ def test_the_server_refuses_to_start_without_a_keyring(hub: Hub, tmp_path: Path)
 def test_the_writer_appender_commits_every_entry_once_in_order_of_hand_in(tmp_path: Path) -> None:
     import threading
 
-    from catalog.audit.log import AccessLog, GroupAppender, load_keys
+    from catalog.audit import AccessLog, GroupAppender, load_keys
     from masking.keys import Keyring
 
     keyring_path = tmp_path / "keys" / "keyring.json"

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 import catalog.audit.log as audit
-from catalog.audit.log import (
+from catalog.audit import (
     AccessLog,
     AuditIntegrityError,
     Filters,
@@ -23,7 +23,7 @@ from catalog.audit.log import (
     read_public_keys,
     record_access,
 )
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import MetadataStore
 from masking.keys import Keyring, Secret
 from tests.conftest import ROOT
 

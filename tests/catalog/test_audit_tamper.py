@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from catalog.audit import AccessLog, load_keys, public_key_pem, read_public_keys
 from catalog.audit import log as audit
-from catalog.audit.log import AccessLog, load_keys, public_key_pem, read_public_keys
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import MetadataStore
 from masking.keys import Keyring
 
 ENTRIES = 12

@@ -13,8 +13,7 @@ import pyarrow as pa
 import pytest
 
 from catalog.errors import ExtensionUnavailableError, QueryDeniedError, QueryError
-from catalog.tables.iceberg import SharedTables
-from catalog.tables.query import QueryEngine, extension_file
+from catalog.tables import QueryEngine, SharedTables, extension_file
 from schemas.contract import Contract
 from schemas.errors import AccessDeniedError, HubError
 

@@ -15,8 +15,7 @@ from catalog.errors import (
     MetadataUnavailableError,
     QuarantineInputError,
 )
-from catalog.metadata.batches import BatchStatus
-from catalog.metadata.store import MetadataStore, new_batch_id
+from catalog.metadata import BatchStatus, MetadataStore, new_batch_id
 from quality.validate import Violation
 from schemas.errors import QualityError, TransientError
 
@@ -100,7 +99,7 @@ def test_quarantine_stores_rows_and_violations(store: MetadataStore) -> None:
     ]
     from sqlalchemy import select
 
-    from catalog.metadata.batches import QuarantinedRow
+    from catalog.metadata import QuarantinedRow
 
     with store.engine.connect() as conn:
         record = conn.execute(select(QuarantinedRow.record).where(QuarantinedRow.row == 5)).scalar_one()

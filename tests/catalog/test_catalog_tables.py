@@ -11,7 +11,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.types import NestedField, StringType
 
 from catalog.errors import BatchDataError, DatasetNotFoundError, TableSchemaMismatchError
-from catalog.tables.iceberg import BATCH_PROPERTY, SharedTables
+from catalog.tables import BATCH_PROPERTY, SharedTables
 from schemas.contract import Contract
 from schemas.errors import ContractError
 

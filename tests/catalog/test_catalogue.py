@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from catalog.entries.catalogue import (
+from catalog.entries import (
     Catalogue,
     CatalogueError,
     ConcurrentEditError,
@@ -20,8 +20,8 @@ from catalog.entries.catalogue import (
     all_contracts,
     contract_digest,
 )
-from catalog.metadata.store import MetadataStore
-from catalog.tables.iceberg import SharedTables
+from catalog.metadata import MetadataStore
+from catalog.tables import SharedTables
 from schemas.contract import CONTRACT_DIR, Contract, load_contract, load_contract_file
 from schemas.errors import AccessDeniedError, ContractError
 
@@ -40,7 +40,7 @@ class Hub:
 @pytest.fixture
 def hub(hub_home: Path) -> Iterator[Hub]:
     """A hub home with a keyring, a hub-wide steward and a steward of the population department."""
-    from catalog.sharing.grants import add_department, add_person
+    from catalog.sharing import add_department, add_person
     from hub.settings import get_settings
     from masking.keys import Keyring
 
@@ -218,7 +218,7 @@ def test_a_not_shared_dataset_needs_its_legal_basis(hub: Hub, tmp_path: Path) ->
 
 
 def test_only_stewards_of_the_provider_edit_and_publish(hub: Hub) -> None:
-    from catalog.sharing.grants import add_department, add_person
+    from catalog.sharing import add_department, add_person
 
     add_department(hub.store, "11100000000013127D", "市场监督管理局", actor=STEWARD)
     add_person(hub.store, "qian", roles=["steward"], department="11100000000013127D", actor=STEWARD)
@@ -424,7 +424,7 @@ def test_a_breaking_change_waits_for_a_steward_and_then_evolves_the_table(
 def test_a_column_some_grant_includes_is_not_dropped_and_the_grants_are_named(
     hub: Hub, tmp_path: Path
 ) -> None:
-    from catalog.sharing.grants import add_department, add_system, submit_request
+    from catalog.sharing import add_department, add_system, submit_request
 
     add_department(hub.store, "111000000000132589", "人力资源和社会保障厅", actor=STEWARD)
     add_system(hub.store, "shebao-core", "社保核心系统", "111000000000132589", actor=STEWARD)

@@ -12,8 +12,15 @@ import pytest
 import rdflib
 from rdflib import namespace as ns
 
-from catalog.entries.catalogue import Catalogue
-from catalog.entries.dcat import ACCESS_RIGHT, FREQUENCY, SCHEMA_PATH, export_dcat, export_json, json_schema
+from catalog.entries import (
+    ACCESS_RIGHT,
+    FREQUENCY,
+    SCHEMA_PATH,
+    Catalogue,
+    export_dcat,
+    export_json,
+    json_schema,
+)
 from tests.catalog.test_catalogue import STEWARD, Hub, hub
 
 __all__ = ["hub"]

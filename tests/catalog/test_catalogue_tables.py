@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from catalog.errors import TableSchemaMismatchError
-from catalog.tables.iceberg import SharedTables, schema_change
+from catalog.tables import SharedTables, schema_change
 from schemas.contract import CONTRACT_DIR, Contract, load_contract_file
 
 PublishedRows = Callable[..., pa.Table]

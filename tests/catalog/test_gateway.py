@@ -11,10 +11,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from catalog.access.gateway import Gateway, Limits, referenced_tables
+from catalog.access import Gateway, Limits, referenced_tables
 from catalog.errors import QueryDeniedError
-from catalog.tables.iceberg import SharedTables
-from catalog.tables.query import QueryEngine, extension_file
+from catalog.tables import QueryEngine, SharedTables, extension_file
 from schemas.contract import Contract
 
 NATIVE = extension_file("iceberg") is not None and extension_file("avro") is not None

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from catalog.entries.coverage import Provider, allowed_age, status
-from catalog.entries.lineage import (
-    _DELIVERY_SOURCES,
+from catalog.entries import (
     Delivery,
+    Provider,
+    allowed_age,
     dataset_lineage,
     openlineage_events,
     register_delivery_source,
+    status,
 )
-from catalog.metadata.store import MetadataStore
+from catalog.entries.lineage import _DELIVERY_SOURCES
+from catalog.metadata import MetadataStore
 from connectors.config import load_sources
 from schemas.contract import UpdateCycle
 

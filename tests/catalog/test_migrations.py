@@ -10,9 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from catalog.metadata import migrate
-from catalog.metadata.registry import Base
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import Base, MetadataStore, migrate
 
 
 def schema_differences(url: str, schema: str | None = None) -> list[object]:

@@ -18,21 +18,17 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import update
 
-from catalog.deliveries.outbox import (
+from catalog.deliveries import (
     DeliveryError,
-    DeliveryStatus,
     Outbox,
-    OutboxDelivery,
     derived_keys,
     list_deliveries,
     message_schema,
     subscription,
 )
-from catalog.entries.lineage import dataset_lineage
-from catalog.metadata.batches import utcnow
-from catalog.metadata.store import MetadataStore
-from catalog.sharing.grants import (
-    Grant,
+from catalog.entries import dataset_lineage
+from catalog.metadata import DeliveryStatus, Grant, MetadataStore, OutboxDelivery, utcnow
+from catalog.sharing import (
     SharingError,
     add_department,
     add_person,
@@ -43,7 +39,7 @@ from catalog.sharing.grants import (
     revoke_system,
     submit_request,
 )
-from catalog.tables.iceberg import SharedTables
+from catalog.tables import SharedTables
 from schemas.contract import Contract
 from schemas.errors import ContractError, FatalError
 
@@ -215,7 +211,7 @@ def test_pending_deliveries_of_a_grant_that_stopped_are_cancelled_without_sendin
 
 
 def test_a_replay_queues_every_batch_since_the_snapshot_and_is_refused_for_a_revoked_grant(hub: Hub) -> None:
-    from catalog.audit.log import AccessLog
+    from catalog.audit import AccessLog
 
     grant = hub.grant("shebao-core")
     outbox = hub.outbox()

@@ -10,10 +10,8 @@ import random
 import pyarrow as pa
 import pytest
 
-from catalog.deliveries.publish import (
+from catalog.deliveries import (
     BrokerUnreachableError,
-    _encode,
-    _json_ready,
     batch_headers,
     encode_rows,
     encode_values,
@@ -21,6 +19,7 @@ from catalog.deliveries.publish import (
     murmur2,
     partitions_of,
 )
+from catalog.deliveries.publish import _encode, _json_ready
 from schemas.errors import ContractError, TransientError
 
 

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import MetadataStore, RequestStatus
 from catalog.settings import SharingSettings
-from catalog.sharing.grants import (
-    RequestStatus,
+from catalog.sharing import (
     SharingError,
+    WorkCalendar,
     active_grant,
     add_department,
     add_owner_departments,
@@ -40,7 +40,6 @@ from catalog.sharing.grants import (
     revoke_system,
     submit_request,
 )
-from catalog.sharing.workdays import WorkCalendar
 from schemas.contract import load_contract
 
 POLICE = "11100000000013338W"  # owns population
@@ -54,7 +53,7 @@ POPULATION_COLUMNS = ("person_token", "name", "birth_year")
 
 
 def log_entries(store: MetadataStore) -> list[dict[str, Any]]:
-    from catalog.audit.log import AccessLog
+    from catalog.audit import AccessLog
 
     return list(AccessLog(store).entries())
 

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import func, select
 
 import catalog.sharing.grants as sharing
-from catalog.metadata.store import MetadataStore
-from catalog.sharing.grants import Grant, RequestStatus, SharingError, get_request, submit_request
+from catalog.metadata import Grant, MetadataStore, RequestStatus
+from catalog.sharing import SharingError, get_request, submit_request
 from tests.catalog.test_sharing import NOW, build_world, log_entries, prepare_home
 
 Decide = Callable[[MetadataStore, int, str], Any]

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from catalog.metadata.store import MetadataStore
-from catalog.sharing.grants import (
+from catalog.metadata import DepartmentKind, MetadataStore, System
+from catalog.sharing import (
     WHO,
-    DepartmentKind,
     RegistryError,
     SharingError,
     add_department,
@@ -29,7 +28,6 @@ from catalog.sharing.grants import (
     rotate_credential,
     set_roles,
 )
-from catalog.sharing.identities import System
 from schemas.contract import load_contract
 from tests.catalog.test_sharing import HOUSING, MARKET, POLICE, SOCIAL, build_world, log_entries, prepare_home
 

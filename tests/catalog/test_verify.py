@@ -11,11 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from catalog.access.ratelimit import EnumerationGuard, TokenBuckets, retry_after
-from catalog.access.verification import (
+from catalog.access import (
     INDEX_NAMESPACE,
     VERIFY_CONTEXT,
+    EnumerationGuard,
     IndexStager,
+    TokenBuckets,
     VerificationIndex,
     index_name,
     index_rows,
@@ -24,9 +25,10 @@ from catalog.access.verification import (
     normalise_key,
     normalise_name,
     register_staged,
+    retry_after,
     verify_key,
 )
-from catalog.tables.iceberg import SharedTables
+from catalog.tables import SharedTables
 from masking.keys import Keyring
 from masking.rules import token
 

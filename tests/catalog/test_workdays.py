@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog.sharing.workdays import DEFAULT_CALENDAR, CalendarError, CalendarRangeError, WorkCalendar
+from catalog.sharing import DEFAULT_CALENDAR, CalendarError, CalendarRangeError, WorkCalendar
 
 
 @pytest.fixture(scope="module")

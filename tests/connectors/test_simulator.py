@@ -13,8 +13,8 @@ from stdnum.cn import ric
 from stdnum.exceptions import InvalidChecksum, InvalidComponent
 
 from connectors.errors import SourceUnreachableError
-from connectors.simulator import DEFECT_KINDS, DefectRates, fill, generate
 from connectors.simulator.names import COMPOUND_SURNAMES, MOBILE_PREFIXES
+from connectors.simulator.population import DEFECT_KINDS, DefectRates, fill, generate
 from schemas.contract import load_contract
 from schemas.errors import TransientError
 

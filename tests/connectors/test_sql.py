@@ -22,7 +22,7 @@ from connectors.errors import (
     SourceUnreachableError,
 )
 from connectors.factory import open_connector
-from connectors.simulator import fill, generate
+from connectors.simulator.population import fill, generate
 from connectors.sql import WATERMARK_SETTING, SqlConnector, adbc_chunks, adbc_uri, rechunk
 from schemas.contract import load_contract
 from schemas.errors import ConfigurationError, ContractError, TransientError

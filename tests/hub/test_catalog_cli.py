@@ -87,7 +87,7 @@ def test_exports_validate_as_json_and_json_ld(env: dict[str, str], tmp_path: Pat
         ok("catalog", "publish", dataset, "--as", "li", env=env)
     ok("catalog", "export", "--format", "json", "--out", str(tmp_path / "catalogue.json"), env=env)
     document = json.loads((tmp_path / "catalogue.json").read_text(encoding="utf-8"))
-    from catalog.entries.dcat import json_schema
+    from catalog.entries import json_schema
 
     jsonschema.Draft202012Validator(json_schema(), format_checker=jsonschema.FormatChecker()).validate(
         document
@@ -166,7 +166,7 @@ def test_refusals_are_one_clear_line(env: dict[str, str]) -> None:
 
 
 def test_lineage_and_status_read_the_batch_records(env: dict[str, str]) -> None:
-    from catalog.metadata.store import MetadataStore
+    from catalog.metadata import MetadataStore
 
     store = MetadataStore(f"sqlite:///{Path(env['HUB_HOME']) / 'hub.db'}")
     now = datetime.now(UTC)

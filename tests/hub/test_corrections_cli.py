@@ -55,7 +55,7 @@ def _store() -> Any:
 
 
 def _people() -> Any:
-    from catalog.sharing.grants import add_department, add_person
+    from catalog.sharing import add_department, add_person
 
     store = _store()
     add_person(store, "wang.hub", roles=["steward"], hub_wide=True, actor=None)
@@ -75,7 +75,7 @@ def _error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -
 
 
 def test_a_held_batch_is_released_by_its_steward_and_its_requests_handled(hub: Hub, tmp_path: Path) -> None:
-    from catalog.corrections.corrections import Corrections
+    from catalog.corrections import Corrections
 
     assert (
         hub("simulate", "population", "--rows", "1000", "--seed", "3", "--defect-rate", "0.02").returncode
@@ -141,7 +141,7 @@ def test_a_held_batch_is_released_by_its_steward_and_its_requests_handled(hub: H
 
 
 def test_a_consumer_system_files_a_request_against_a_shared_record(hub: Hub) -> None:
-    from catalog.sharing.grants import add_system, approve_request, submit_request
+    from catalog.sharing import add_system, approve_request, submit_request
     from hub import pipeline
     from hub.settings import get_settings
 

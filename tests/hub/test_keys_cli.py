@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import MetadataStore
 from hub.cli import main
 from masking.crypto import encrypt_array
 from masking.keys import MASTER_KEY_ENV, Keyring
@@ -170,7 +170,7 @@ def test_upgrade_from_format_1(hub: Hub) -> None:
 
 def _stewards(*names: str) -> None:
     """Register hub-wide stewards (the first one sets the hub up, so it needs no --as)."""
-    from catalog.sharing.grants import add_person
+    from catalog.sharing import add_person
     from hub.settings import get_settings
 
     get_settings().ensure_home()
@@ -257,7 +257,7 @@ def test_decrypt_without_values_is_a_usage_error(hub: Hub) -> None:
 
 
 def test_decrypt_only_for_a_registered_steward_of_the_dataset_owner(hub: Hub) -> None:
-    from catalog.sharing.grants import add_department, add_person
+    from catalog.sharing import add_department, add_person
 
     assert hub("keys", "init").code == 0
     _stewards("wang.hub")

@@ -7,7 +7,7 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import MetadataStore
 from quality.validate import Validator
 from schemas.contract import load_contract
 from tests.hub import test_cli

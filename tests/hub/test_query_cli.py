@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from catalog.audit.log import AccessLog
+from catalog.audit import AccessLog
 from hub.pipeline import _store, _tables
 from hub.settings import get_settings
 from schemas.contract import load_contract

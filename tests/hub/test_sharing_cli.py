@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog.sharing.grants import today_cst
-from catalog.sharing.workdays import DEFAULT_CALENDAR
+from catalog.sharing import DEFAULT_CALENDAR, today_cst
 from hub.cli import main
 from hub.settings import get_settings
 

@@ -14,7 +14,7 @@ from tests.conftest import free_port
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real embedded Kafka-compatible broker on a free loopback port; yields its address."""
-    from catalog.deliveries.broker import EmbeddedBroker
+    from catalog.deliveries import EmbeddedBroker
 
     home = tmp_path_factory.mktemp("broker-home")
     embedded = EmbeddedBroker(home, f"127.0.0.1:{free_port()}")
@@ -45,7 +45,7 @@ def subscribe(settings: Any, dataset: str = "population", *, steward: str = "hub
 
     Returns the grant id (``catalog.deliveries.publish.grant_topic`` names its topic).
     """
-    from catalog.sharing.grants import (
+    from catalog.sharing import (
         add_department,
         add_person,
         add_system,

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import catalog.audit.log as audit
-from catalog.audit.log import AccessLog, Filters, load_keys, public_key_pem, read_public_keys, record_access
-from catalog.metadata.store import MetadataStore
+from catalog.audit import AccessLog, Filters, load_keys, public_key_pem, read_public_keys, record_access
+from catalog.metadata import MetadataStore
 from masking.keys import Keyring
 from tests.catalog.test_audit import run_writers
 from tests.catalog.test_audit_tamper import SCENARIOS, Logged, check, fill

@@ -12,12 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog.deliveries.broker import (
-    BrokerPortInUseError,
-    EmbeddedBroker,
-    locate_binary,
-    port_accepts,
-)
+from catalog.deliveries import BrokerPortInUseError, EmbeddedBroker, locate_binary, port_accepts
 from schemas.errors import ConfigurationError
 from tests.conftest import free_port
 

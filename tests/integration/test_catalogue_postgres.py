@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from catalog.entries.catalogue import Catalogue, ConcurrentEditError
-from catalog.metadata.store import MetadataStore
+from catalog.entries import Catalogue, ConcurrentEditError
+from catalog.metadata import MetadataStore
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def store(postgres_url: str, hub_home: Path) -> Iterator[MetadataStore]:
-    from catalog.sharing.grants import add_person
+    from catalog.sharing import add_person
     from hub.settings import get_settings
     from masking.keys import Keyring
 

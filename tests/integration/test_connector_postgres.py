@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import connectors.sql
 from connectors.base import ERRORS_COLUMN, batch_schema
 from connectors.errors import SourceQueryError, SourceSchemaError, SourceUnreachableError
-from connectors.simulator import fill, generate
+from connectors.simulator.population import fill, generate
 from connectors.sql import SqlConnector, adbc_chunks
 from schemas.contract import load_contract
 from tests.connectors.suite import ConnectorSuite

@@ -8,8 +8,8 @@ from hub import airflow_runner
 
 
 def test_dag_runs_end_to_end_through_airflow(ready_hub, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from catalog.deliveries.publish import count_messages, grant_topic
-    from catalog.tables.query import QueryEngine
+    from catalog.deliveries import count_messages, grant_topic
+    from catalog.tables import QueryEngine
     from hub import pipeline
     from hub.simulate import simulate
     from tests.integration.conftest import subscribe
@@ -41,7 +41,7 @@ def test_dag_runs_end_to_end_through_airflow(ready_hub, tmp_path: Path, monkeypa
 
 def _assert_openlineage_events(home: Path, tasks: list[str]) -> None:
     """Each task emitted START then COMPLETE to the file transport, naming the datasets it touched."""
-    from catalog.entries.lineage import openlineage_events, openlineage_file
+    from catalog.entries import openlineage_events, openlineage_file
 
     events = openlineage_events(openlineage_file(home))
     by_task: dict[str, list[str]] = {}

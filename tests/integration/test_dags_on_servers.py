@@ -56,7 +56,7 @@ def test_population_from_postgresql_and_legal_entities_from_mariadb(  # type: ig
             assert batch is not None and batch.status == "published"
             assert batch.rows_in == report.rows
             assert batch.rows_quarantined == report.expected_quarantined
-        from catalog.tables.query import QueryEngine
+        from catalog.tables import QueryEngine
 
         joined = QueryEngine(pipeline._tables(settings)).run(
             "SELECT count(*) AS n FROM legal_entity l JOIN population p ON l.legal_rep_token = p.person_token"

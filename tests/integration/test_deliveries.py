@@ -49,19 +49,19 @@ class Hub:
         return _store(self.settings)
 
     def messages(self, grant: str, **headers: str) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
-        from catalog.deliveries.publish import grant_topic, read_messages
+        from catalog.deliveries import grant_topic, read_messages
 
         topic = grant_topic(self.settings.kafka.topic_prefix, self.grants[grant])
         return read_messages(self.settings.kafka.bootstrap_servers, topic, 100 * ROWS, headers=headers)
 
     def deliveries(self, grant: str, **filters: Any) -> list[Any]:
-        from catalog.deliveries.outbox import list_deliveries
+        from catalog.deliveries import list_deliveries
 
         return list_deliveries(self.store, grant_id=self.grants[grant], limit=None, **filters)
 
 
 def _grant(store: Any, system: str, columns: tuple[str, ...]) -> int:
-    from catalog.sharing.grants import approve_request, submit_request
+    from catalog.sharing import approve_request, submit_request
 
     request, _ = submit_request(
         store, "population", system=system, purpose="养老保险资格认证", columns=columns, actor="wang.hub"
@@ -71,8 +71,7 @@ def _grant(store: Any, system: str, columns: tuple[str, ...]) -> int:
 
 def _raw_grant(store: Any, system: str, level: str, columns: tuple[str, ...], days: float) -> int:
     """A grant written as a contract change or the passing of time would leave it."""
-    from catalog.metadata.batches import utcnow
-    from catalog.sharing.grants import Grant, Request, RequestStatus
+    from catalog.metadata import Grant, Request, RequestStatus, utcnow
 
     with store.session() as session:
         request = Request(
@@ -92,12 +91,12 @@ def _raw_grant(store: Any, system: str, level: str, columns: tuple[str, ...], da
 
 @pytest.fixture(scope="module")
 def hub(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    from catalog.sharing.grants import add_department, add_owner_departments, add_person, add_system
+    from catalog.sharing import add_department, add_owner_departments, add_person, add_system
     from hub import pipeline
     from hub.settings import get_settings
     from hub.simulate import simulate
     from masking.keys import Keyring
-    from schemas import load_contract
+    from schemas.contract import load_contract
 
     root = tmp_path_factory.mktemp("deliveries")
     with pytest.MonkeyPatch.context() as patch:
@@ -180,8 +179,8 @@ def test_each_grant_topic_carries_only_its_columns(hub: Hub) -> None:
 
 
 def test_deliveries_are_in_the_access_log_and_the_lineage(hub: Hub) -> None:
-    from catalog.audit.log import AccessLog
-    from catalog.entries.lineage import dataset_lineage
+    from catalog.audit import AccessLog
+    from catalog.entries import dataset_lineage
 
     sent = hub.deliveries("keyed", batch_id=hub.first.id)[0]
     entries = {e["seq"]: e for e in AccessLog(hub.store).entries() if e["action"] == "delivery"}
@@ -242,9 +241,9 @@ def test_outage_leaves_deliveries_pending_until_publish_pending_sends_them_once(
 
 
 def test_revoking_a_grant_cancels_its_pending_deliveries_and_stops_new_ones(hub: Hub) -> None:
-    from catalog.audit.log import AccessLog
-    from catalog.deliveries.outbox import Outbox
-    from catalog.sharing.grants import revoke_grant
+    from catalog.audit import AccessLog
+    from catalog.deliveries import Outbox
+    from catalog.sharing import revoke_grant
     from hub import pipeline
 
     before = len(hub.messages("revoked"))
@@ -273,7 +272,7 @@ def test_revoking_a_grant_cancels_its_pending_deliveries_and_stops_new_ones(hub:
 
 
 def test_replay_resends_every_batch_since_a_snapshot_from_the_catalogue(hub: Hub) -> None:
-    from catalog.deliveries.outbox import DeliveryError
+    from catalog.deliveries import DeliveryError
     from hub import pipeline
 
     registered = [b for b in hub.store.list_batches("population", limit=100) if b.snapshot_id is not None]
@@ -295,7 +294,7 @@ def test_replay_resends_every_batch_since_a_snapshot_from_the_catalogue(hub: Hub
 
 
 def test_a_new_grant_gets_the_current_state_once(hub: Hub) -> None:
-    from catalog.sharing.grants import add_system
+    from catalog.sharing import add_system
     from hub import pipeline
     from hub.pipeline import _tables
 
@@ -332,7 +331,7 @@ def test_publish_and_deliveries_commands(hub: Hub) -> None:
 
     schema = run("deliveries", "schema", str(hub.grants["keyless"]), "--json")
     described = json.loads(schema.stdout)
-    from catalog.deliveries.publish import grant_topic
+    from catalog.deliveries import grant_topic
 
     expected_topic = grant_topic(hub.settings.kafka.topic_prefix, hub.grants["keyless"])
     assert described["topic"] == expected_topic and described["key"] == "derived"
@@ -348,13 +347,13 @@ def pg_outboxes(postgres_url: str, hub_home: Path, tmp_path: Path) -> Iterator[t
 
     from sqlalchemy import create_engine, text
 
-    from catalog.deliveries.outbox import Outbox
-    from catalog.metadata.store import MetadataStore
-    from catalog.sharing.grants import add_department, add_person, add_system
-    from catalog.tables.iceberg import SharedTables
+    from catalog.deliveries import Outbox
+    from catalog.metadata import MetadataStore
+    from catalog.sharing import add_department, add_person, add_system
+    from catalog.tables import SharedTables
     from hub.settings import get_settings
     from masking.keys import Keyring
-    from schemas import load_contract
+    from schemas.contract import load_contract
     from tests.integration.test_publish import BATCH_ID, published_rows
 
     Keyring.init(get_settings().masking.keyring_path)
@@ -392,7 +391,7 @@ def pg_outboxes(postgres_url: str, hub_home: Path, tmp_path: Path) -> Iterator[t
 def test_concurrent_queueing_and_leasing_on_postgres(pg_outboxes: tuple[Any, Any, int, str]) -> None:
     import threading
 
-    from catalog.deliveries.outbox import list_deliveries
+    from catalog.deliveries import list_deliveries
 
     first, second, grant, batch_id = pg_outboxes
     for _ in range(5):

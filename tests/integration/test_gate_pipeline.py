@@ -69,9 +69,10 @@ def _count(url: str, sql: str, **params: Any) -> Any:
 def test_a_simulated_day_quarantines_the_injected_defects_and_the_gate_holds_a_broken_one(  # type: ignore[no-untyped-def]
     ready_hub, postgres_url: str, tmp_path: Path, monkeypatch
 ) -> None:
-    from catalog.corrections.corrections import Corrections, CorrectionStatus
-    from catalog.deliveries.publish import count_messages, grant_topic
-    from catalog.sharing.grants import add_department, add_person
+    from catalog.corrections import Corrections
+    from catalog.deliveries import count_messages, grant_topic
+    from catalog.metadata import CorrectionStatus
+    from catalog.sharing import add_department, add_person
     from connectors.simulator import certificate, drop, legal_entity, population
     from connectors.simulator.world import World
     from hub import pipeline
@@ -225,10 +226,10 @@ def test_under_airflow_a_held_batch_fails_its_validate_task_once(
 def test_requests_and_releases_on_postgresql_metadata(postgres_url: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from catalog.corrections.corrections import STAGED_SCHEMA, Corrections, CorrectionStatus
+    from catalog.corrections import STAGED_SCHEMA, Corrections
     from catalog.errors import ReleaseRefusedError
-    from catalog.metadata.store import MetadataStore
-    from schemas import load_contract
+    from catalog.metadata import CorrectionStatus, MetadataStore
+    from schemas.contract import load_contract
 
     schema = f"hub_gate_{secrets.token_hex(4)}"
     _count(postgres_url, f'CREATE SCHEMA "{schema}"')

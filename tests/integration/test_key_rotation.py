@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_token_rotation_retokenises_and_publishes_the_mapping(ready_hub) -> None:  # type: ignore[no-untyped-def]
-    from catalog.tables.query import QueryEngine
+    from catalog.tables import QueryEngine
     from hub import pipeline
     from hub.pipeline import _source
     from hub.simulate import simulate

@@ -8,11 +8,11 @@ ROWS = 600
 
 
 def test_population_table_and_topic_pass_the_leak_scan(ready_hub) -> None:  # type: ignore[no-untyped-def]
-    from catalog.deliveries.publish import grant_topic, read_messages
-    from catalog.tables.query import QueryEngine
+    from catalog.deliveries import grant_topic, read_messages
+    from catalog.tables import QueryEngine
     from hub import pipeline
     from hub.simulate import simulate
-    from schemas import load_contract
+    from schemas.contract import load_contract
     from tests.integration.conftest import subscribe
 
     grant = subscribe(ready_hub)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import MetadataStore
 from tests.catalog.test_migrations import schema_differences
 from tests.conftest import ROOT
 

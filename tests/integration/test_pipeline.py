@@ -21,8 +21,8 @@ def _fill(settings, rows: int = ROWS, seed: int = 7):  # type: ignore[no-untyped
 
 
 def test_batch_is_checked_masked_registered_published_and_queryable(ready_hub) -> None:  # type: ignore[no-untyped-def]
-    from catalog.deliveries.publish import count_messages, grant_topic, read_messages
-    from catalog.tables.query import QueryEngine
+    from catalog.deliveries import count_messages, grant_topic, read_messages
+    from catalog.tables import QueryEngine
     from hub import pipeline
     from tests.integration.conftest import subscribe
 
@@ -67,7 +67,7 @@ def result_staging(settings, batch_id: str) -> Path:  # type: ignore[no-untyped-
 
 
 def test_rerun_reads_nothing_new_and_full_rerun_changes_nothing(ready_hub) -> None:  # type: ignore[no-untyped-def]
-    from catalog.tables.query import QueryEngine
+    from catalog.tables import QueryEngine
     from hub import pipeline
 
     _fill(ready_hub, rows=1_000)
@@ -90,7 +90,7 @@ def test_rerun_reads_nothing_new_and_full_rerun_changes_nothing(ready_hub) -> No
 
 
 def test_day_two_reads_exactly_the_changes_and_updates_by_key(ready_hub) -> None:  # type: ignore[no-untyped-def]
-    from catalog.tables.query import QueryEngine
+    from catalog.tables import QueryEngine
     from connectors.config import resolve_url
     from connectors.simulator import population
     from hub import pipeline
@@ -222,10 +222,10 @@ def test_a_failed_batch_never_advances_the_watermark(ready_hub, monkeypatch) -> 
 
 
 def test_unconditional_view_is_k_anonymous_and_its_k_recorded(ready_hub) -> None:  # type: ignore[no-untyped-def]
-    from catalog.tables.query import QueryEngine
+    from catalog.tables import QueryEngine
     from hub import pipeline
     from masking.kanon import measure
-    from schemas import load_contract
+    from schemas.contract import load_contract
 
     _fill(ready_hub, rows=3_000)
     result = pipeline.run("population", settings=ready_hub, publish_rows=False)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from catalog.deliveries.broker import EmbeddedBroker
-from catalog.deliveries.publish import (
+from catalog.deliveries import (
     BrokerUnreachableError,
+    EmbeddedBroker,
     Publisher,
     batch_headers,
     count_messages,

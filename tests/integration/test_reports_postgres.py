@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from catalog.entries import scorecards as reports
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import MetadataStore
 from tests.quality.test_reports import MARKET, NOW, STANDARD, add_batch, card_of
 
 pytestmark = pytest.mark.integration

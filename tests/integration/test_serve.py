@@ -43,7 +43,7 @@ def _registered_person(settings: Any) -> tuple[str, str, str]:
 
     import pyarrow as pa
 
-    from catalog.tables.query import QueryEngine
+    from catalog.tables import QueryEngine
     from hub import pipeline
     from masking.keys import Keyring
     from masking.rules import token
@@ -69,7 +69,7 @@ def _registered_person(settings: Any) -> tuple[str, str, str]:
 
 @pytest.fixture
 def served(hub_home: Path) -> Iterator[dict[str, Any]]:
-    from catalog.sharing.grants import approve_request, submit_request
+    from catalog.sharing import approve_request, submit_request
     from hub import pipeline
     from hub.settings import get_settings
     from hub.simulate import simulate
@@ -136,8 +136,8 @@ def served(hub_home: Path) -> Iterator[dict[str, Any]]:
 def test_a_department_system_verifies_and_queries_over_http(
     served: dict[str, Any], broker: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from catalog.audit.log import AccessLog, Filters
-    from catalog.deliveries.publish import grant_topic, read_messages
+    from catalog.audit import AccessLog, Filters
+    from catalog.deliveries import grant_topic, read_messages
     from hub import pipeline
     from hub.settings import get_settings
 

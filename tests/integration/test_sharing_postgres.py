@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import catalog.sharing.grants as sharing
-from catalog.metadata.store import MetadataStore
-from catalog.sharing.grants import RequestStatus, SharingError, active_grant, grants_including, require_grant
+from catalog.metadata import MetadataStore, RequestStatus
+from catalog.sharing import SharingError, active_grant, grants_including, require_grant
 from tests.catalog.test_sharing import NOW, build_world, log_entries, prepare_home
 from tests.catalog.test_sharing_concurrency import (
     approve,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from connectors.simulator import DefectRates, fill
+from connectors.simulator.population import DefectRates, fill
 
 pytestmark = pytest.mark.integration
 

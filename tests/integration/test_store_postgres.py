@@ -15,10 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from catalog.errors import AccountingError, BatchNotFoundError
-from catalog.metadata import migrate
-from catalog.metadata.batches import BatchStatus
-from catalog.metadata.registry import Base
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import Base, BatchStatus, MetadataStore, migrate
 from quality.validate import Violation
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import pytest
 
 from masking.errors import MaskingInputError
 from masking.kanon import enforce, measure
-from schemas import load_contract
+from schemas.contract import load_contract
 
 QI = ("gender", "birth_year", "division_code")
 

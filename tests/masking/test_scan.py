@@ -11,7 +11,7 @@ import pytest
 from stdnum.cn import ric, uscc
 
 from masking.scan import name_columns, scan_file, scan_messages, scan_table
-from schemas import load_contract
+from schemas.contract import load_contract
 
 ID = "11010519491231002X"
 ID_BAD_CHECK = "110105194912310021"

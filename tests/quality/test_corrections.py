@@ -13,11 +13,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from catalog.corrections.corrections import (
+from catalog.corrections import (
     STAGED_SCHEMA,
-    CorrectionOrigin,
     Corrections,
-    CorrectionStatus,
     digest,
     due_date,
     key_tokens,
@@ -25,7 +23,7 @@ from catalog.corrections.corrections import (
     published_keys,
     stage_rows,
 )
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import CorrectionOrigin, CorrectionStatus, MetadataStore
 from quality.errors import CorrectionNotFoundError, CorrectionStateError
 from quality.validate import Violation
 from schemas.contract import load_contract
@@ -139,7 +137,7 @@ def test_the_deadline_counts_working_days_of_the_calendar() -> None:
 
 @pytest.mark.parametrize("outside", ["weekdays", "error"])
 def test_a_year_missing_from_the_calendar_counts_weekdays_and_says_so(tmp_path: Path, outside: str) -> None:
-    from catalog.sharing.workdays import DEFAULT_CALENDAR
+    from catalog.sharing import DEFAULT_CALENDAR
 
     text = DEFAULT_CALENDAR.read_text(encoding="utf-8")
     calendar = tmp_path / "calendar.yaml"

@@ -64,7 +64,7 @@ def test_of_two_stewards_releasing_at_once_exactly_one_does(tmp_path) -> None:  
     from concurrent.futures import ThreadPoolExecutor
 
     from catalog.errors import ReleaseRefusedError
-    from catalog.metadata.store import MetadataStore
+    from catalog.metadata import MetadataStore
 
     store = MetadataStore(f"sqlite:///{tmp_path / 'hub.db'}")
     store.start_batch("b1", dataset="population", source="population", contract_version="1.0.0")

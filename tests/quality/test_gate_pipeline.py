@@ -29,7 +29,7 @@ def hub(hub_home: Path) -> Any:
 
 def people(settings: Any) -> None:
     """A hub-wide steward, a steward of the police (the source) and one of another department."""
-    from catalog.sharing.grants import add_department, add_person
+    from catalog.sharing import add_department, add_person
     from hub import pipeline
 
     store = pipeline._store(settings)
@@ -59,7 +59,7 @@ def held_batch(settings: Any) -> tuple[Any, Any]:
 
 
 def test_a_batch_over_the_threshold_is_held_and_registers_nothing(hub: Any) -> None:
-    from catalog.corrections.corrections import Corrections
+    from catalog.corrections import Corrections
     from hub import pipeline
 
     batch, report = held_batch(hub)
@@ -76,7 +76,7 @@ def test_a_batch_over_the_threshold_is_held_and_registers_nothing(hub: Any) -> N
 
 
 def test_a_batch_within_the_threshold_goes_on_and_opens_requests(hub: Any) -> None:
-    from catalog.corrections.corrections import Corrections
+    from catalog.corrections import Corrections
     from hub import pipeline
 
     report = fill(hub, rate=0.002)
@@ -98,7 +98,7 @@ def test_a_batch_within_the_threshold_goes_on_and_opens_requests(hub: Any) -> No
 
 
 def test_a_steward_of_the_source_releases_it_and_it_is_registered(hub: Any) -> None:
-    from catalog.corrections.corrections import Corrections
+    from catalog.corrections import Corrections
     from hub import pipeline
 
     people(hub)

@@ -27,7 +27,7 @@ def keyring(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def tables(tmp_path: Path) -> Any:
-    from catalog.tables.iceberg import SharedTables
+    from catalog.tables import SharedTables
 
     return SharedTables(f"sqlite:///{tmp_path / 'iceberg.db'}", (tmp_path / "warehouse").as_uri())
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from catalog.entries import scorecards as reports
-from catalog.metadata.batches import Violation
-from catalog.metadata.store import MetadataStore
+from catalog.metadata import MetadataStore, Violation
 from quality.datadocs import profile_path
 from schemas.contract import load_contract
 from schemas.errors import ConfigurationError, ContractError

@@ -8,8 +8,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from schemas import BATCH_ID_COLUMN, load_contract
-from schemas.contract import CONTRACT_DIR, load_contract_file
+from schemas.contract import BATCH_ID_COLUMN, CONTRACT_DIR, load_contract, load_contract_file
 from schemas.errors import ContractError
 
 

@@ -11,8 +11,15 @@ import pytest
 import yaml
 
 from quality.suite import MESSAGES, REFERENCE_CHECKS, build_suite
-from schemas import BATCH_ID_COLUMN, load_contract
-from schemas.contract import CONTRACT_DIR, Contract, FieldType, MaskRule, load_contract_file
+from schemas.contract import (
+    BATCH_ID_COLUMN,
+    CONTRACT_DIR,
+    Contract,
+    FieldType,
+    MaskRule,
+    load_contract,
+    load_contract_file,
+)
 from schemas.errors import ContractError
 from tests.quality.samples import TODAY
 

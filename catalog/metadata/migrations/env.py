@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from catalog.metadata.registry import Base
+from catalog.metadata.base import Base
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from catalog.metadata.batches import UTCDateTime
+from catalog.metadata.base import UTCDateTime
 
 revision: str = "0001_baseline"
 down_revision: str | Sequence[str] | None = None
