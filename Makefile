@@ -30,10 +30,11 @@ test: setup ## Run the test suite (unit and integration; needs the local Postgre
 test-unit: setup ## Run only the tests that need no server
 	$(BIN)/python -m pytest --ignore=tests/integration
 
-lint: setup ## ruff and mypy
+lint: setup ## ruff, mypy and the layer contract (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy hub schemas connectors quality masking catalog dags
+	$(BIN)/lint-imports --no-cache
 
 bench: setup ## Benchmarks beside their baselines (needs the local PostgreSQL)
 	$(BIN)/python bench/run.py
