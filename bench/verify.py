@@ -102,7 +102,9 @@ def build_index(settings: Any, rows: int) -> tuple[float, int]:
     from masking.keys import Keyring
 
     started = time.perf_counter()
-    key = Keyring.load(settings.masking.keyring_path).current_key("token")
+    key = Keyring.load(
+        settings.masking.keyring_path, master_key_file=settings.masking.master_key_file
+    ).current_key("token")
     internal = SharedTables(
         settings.catalog.iceberg_url, settings.catalog.warehouse, namespace=INDEX_NAMESPACE
     )
@@ -272,7 +274,7 @@ def _lookup_baseline(settings: Any, rows: int, asked: list[tuple[dict[str, str],
     from catalog.tables import SharedTables
     from masking.keys import Keyring
 
-    keyring = Keyring.load(settings.masking.keyring_path)
+    keyring = Keyring.load(settings.masking.keyring_path, master_key_file=settings.masking.master_key_file)
     keys = {i.version: keyring.token_key(i.version) for i in keyring.versions("token")}
     internal = SharedTables(
         settings.catalog.iceberg_url, settings.catalog.warehouse, namespace=INDEX_NAMESPACE
@@ -359,7 +361,7 @@ def _measure(tmp: str, env: dict[str, str], rows: int, rate: float, seconds: flo
     get_settings.cache_clear()
     settings = get_settings()
     settings.ensure_home()
-    Keyring.init(settings.masking.keyring_path)
+    Keyring.init(settings.masking.keyring_path, master_key_file=settings.masking.master_key_file)
     credential = _register_system(settings)
     print(f"building a {rows:,}-row verification index ...", flush=True)
     build_seconds, _ = build_index(settings, rows)

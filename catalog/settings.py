@@ -1,8 +1,13 @@
-"""Settings of the catalogue, shared tables and deliveries (``HUB_CATALOG__*``, ``HUB_KAFKA__*``)."""
+"""Settings of the catalogue, shared tables and deliveries (``HUB_CATALOG__*``, ``HUB_KAFKA__*``,
+``HUB_SHARING__*``, ``HUB_AUDIT__*``, ``HUB_API__*``), and what the hub hands down of them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field
+
+from masking.settings import MaskingSettings
 
 
 class CatalogSettings(BaseModel):
@@ -151,3 +156,33 @@ class ApiSettings(BaseModel):
         gt=0,
         description="How often the server checks the verification indexes for a new snapshot.",
     )
+
+
+class ProcessSettings(BaseModel):
+    """What the catalogue uses when a caller hands it nothing: the sections of the hub's
+    settings that the access log and the sharing workflow read, with the keyring's location.
+
+    The catalogue never reads ``hub.settings`` (a lower layer never imports a higher one):
+    ``hub.settings.get_settings()``, which every command, task and server calls first, hands
+    them down through :func:`configure`. Used without the hub, the catalogue runs on the
+    documented defaults.
+    """
+
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    sharing: SharingSettings = Field(default_factory=SharingSettings)
+    keyring_path: Path = Field(default_factory=lambda: MaskingSettings().keyring_path)
+    master_key_file: Path | None = None
+
+
+_current = ProcessSettings()
+
+
+def configure(settings: ProcessSettings) -> None:
+    """Set what the catalogue uses when a caller hands it nothing (called by ``hub.settings``)."""
+    global _current
+    _current = settings
+
+
+def current() -> ProcessSettings:
+    """The settings handed down by :func:`configure`, or the documented defaults."""
+    return _current

@@ -20,7 +20,7 @@ def open_connector(
     source: SourceConfig, *, chunk_rows: int, env: Mapping[str, str] | None = None
 ) -> Connector:
     """A connector for ``source``; ``env`` is where ``${VAR}`` and ``*_env`` references are
-    looked up (default: the process environment plus ``HUB_HOME``)."""
+    looked up (default: the process environment)."""
     kind = source.connector.kind
     if kind == "sql":
         from connectors.sql import SqlConnector

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import logging
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -128,16 +129,14 @@ def connect(source: str, url: str, engine: sa.Engine, *, must_exist: bool = True
 
 def source_url(source: SourceConfig, env: Mapping[str, str] | None = None) -> str:
     """The database URL of a SQL source (see :func:`connectors.config.resolve_url`); ``env``
-    defaults to the process environment plus ``HUB_HOME``."""
+    defaults to the process environment (the hub passes its settings' source environment)."""
     from connectors.config import resolve_url
 
     config = source.connector
     if config.kind != "sql":
         raise SourceConfigError(f"source {source.name!r} is a {config.kind} source, not sql")
     if env is None:
-        from hub.settings import get_settings
-
-        env = get_settings().source_env()
+        env = os.environ
     return resolve_url(config, env, source=source.name)
 
 

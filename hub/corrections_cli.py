@@ -235,7 +235,7 @@ def _print_quarantine(
 def _keyring(settings: HubSettings) -> Any:
     from masking.keys import Keyring
 
-    return Keyring.load(settings.masking.keyring_path)
+    return Keyring.load(settings.masking.keyring_path, master_key_file=settings.masking.master_key_file)
 
 
 def batches_quarantine(

@@ -68,10 +68,10 @@ def run_demo(settings: HubSettings, *, rows: int, console: Console, progress: Ca
 
     keyring_path = settings.masking.keyring_path
     if not keyring_path.exists():
-        Keyring.init(keyring_path)
+        Keyring.init(keyring_path, master_key_file=settings.masking.master_key_file)
         console.print(f"[1/5] created keyring at {keyring_path} (mode 0600, outside the repository)")
     else:
-        Keyring.load(keyring_path)
+        Keyring.load(keyring_path, master_key_file=settings.masking.master_key_file)
         console.print(f"[1/5] using keyring at {keyring_path}")
 
     if settings.kafka.embedded:

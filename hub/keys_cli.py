@@ -47,7 +47,7 @@ def keys_init(
     from masking.keys import Keyring
 
     path = get_settings().masking.keyring_path
-    keyring = Keyring.init(path, force=force)
+    keyring = Keyring.init(path, force=force, master_key_file=get_settings().masking.master_key_file)
     console.print(
         f"keyring created at [bold]{path}[/] (mode 0600, format 2: token v1, encrypt v1, audit v1, audit-sign v1)"
     )
@@ -62,13 +62,13 @@ def keys_upgrade() -> None:
 
     path = get_settings().masking.keyring_path
     if keyring_format(path) == 2:
-        _, added = Keyring.load(path).add_missing()
+        _, added = Keyring.load(path, master_key_file=get_settings().masking.master_key_file).add_missing()
         if added:
             console.print(f"keyring {path}: {', '.join(f'{k} v1' for k in added)} added")
         else:
             console.print(f"keyring {path} is already format 2 with every key kind; nothing to do")
         return
-    keyring = Keyring.upgrade(path)
+    keyring = Keyring.upgrade(path, master_key_file=get_settings().masking.master_key_file)
     tokens = ", ".join(str(i.version) for i in keyring.versions("token"))
     console.print(
         f"keyring {path} upgraded to format 2: token versions {tokens} kept, "
@@ -85,7 +85,9 @@ def keys_rotate(
     from masking.keys import Keyring
 
     settings = get_settings()
-    rotated = Keyring.load(settings.masking.keyring_path).rotate(kind.value)
+    rotated = Keyring.load(
+        settings.masking.keyring_path, master_key_file=settings.masking.master_key_file
+    ).rotate(kind.value)
     version = rotated.current_key(kind.value).version
     console.print(f"{kind.value} key version {version} is now current; versions 1-{version - 1} kept")
     if kind is Kind.token:
@@ -106,7 +108,9 @@ def keys_list() -> None:
     """List keys: kind, version, created, current (never key material)."""
     from masking.keys import Keyring
 
-    keyring = Keyring.load(get_settings().masking.keyring_path)
+    keyring = Keyring.load(
+        get_settings().masking.keyring_path, master_key_file=get_settings().masking.master_key_file
+    )
     table = Table("kind", "version", "created", "current")
     for info in keyring.versions():
         table.add_row(
@@ -123,7 +127,9 @@ def keys_verify() -> None:
     """Unwrap every key with the master key and check its key check value."""
     from masking.keys import Keyring
 
-    keyring = Keyring.load(get_settings().masking.keyring_path)
+    keyring = Keyring.load(
+        get_settings().masking.keyring_path, master_key_file=get_settings().masking.master_key_file
+    )
     count = len(keyring.versions())
     console.print(f"{count} keys of {keyring.path} unwrap and match their check values")
     console.print(f"master key from {keyring.master.origin}")
@@ -206,7 +212,13 @@ def decrypt(
     array = pa.array(given, type=pa.string())
     try:
         versions = key_versions(array)
-        plain = decrypt_array(array, Keyring.load(get_settings().masking.keyring_path), aad=aad)
+        plain = decrypt_array(
+            array,
+            Keyring.load(
+                get_settings().masking.keyring_path, master_key_file=get_settings().masking.master_key_file
+            ),
+            aad=aad,
+        )
     except CiphertextError as exc:
         record("failed", str(exc))
         raise

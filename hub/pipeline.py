@@ -94,7 +94,7 @@ def _tables(settings: HubSettings) -> Any:
 def _keyring(settings: HubSettings) -> Any:
     from masking.keys import Keyring
 
-    return Keyring.load(settings.masking.keyring_path)
+    return Keyring.load(settings.masking.keyring_path, master_key_file=settings.masking.master_key_file)
 
 
 def _today(settings: HubSettings) -> date:
@@ -216,6 +216,7 @@ def validate(ref: BatchRef, *, settings: HubSettings | None = None, progress: Pr
     otherwise its quarantined rows open correction requests to the source department.
     """
     from catalog.corrections import STAGED_SCHEMA, Corrections, stage_rows
+    from masking.apply import published_forms
     from quality.gate import held_error, judge
     from quality.references import ReferenceCheck
     from quality.validate import VALIDATION_CHUNK_ROWS, Validator, find_duplicate_keys
@@ -231,7 +232,7 @@ def validate(ref: BatchRef, *, settings: HubSettings | None = None, progress: Pr
         keyring = _keyring(settings)
         duplicates = find_duplicate_keys(str(ref.file("raw")), contract)
         validator = Validator(contract, today=today)
-        references = ReferenceCheck.of(contract, lambda: _tables(settings), keyring, today)
+        references = ReferenceCheck.of(contract, lambda: _tables(settings), published_forms(keyring), today)
         raw = pq.ParquetFile(ref.file("raw"))
         writer = _StageWriter(ref.file("valid"), raw.schema_arrow)
         requests = _StageWriter(ref.file(CORRECTIONS_STAGE), STAGED_SCHEMA)

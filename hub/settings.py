@@ -20,7 +20,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from catalog.settings import ApiSettings, AuditSettings, CatalogSettings, KafkaSettings, SharingSettings
+from catalog.settings import (
+    ApiSettings,
+    AuditSettings,
+    CatalogSettings,
+    KafkaSettings,
+    ProcessSettings,
+    SharingSettings,
+    configure,
+)
 from connectors.settings import ConnectorSettings
 from masking.settings import MaskingSettings
 from quality.settings import QualitySettings
@@ -93,5 +101,18 @@ class HubSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings(**overrides: Any) -> HubSettings:
-    """The process-wide settings; call ``get_settings.cache_clear()`` after changing the env."""
-    return HubSettings(**overrides)
+    """The process-wide settings; call ``get_settings.cache_clear()`` after changing the env.
+
+    Also hands the catalogue the sections it reads when a caller passes none (the access
+    log's keys and limits, the sharing deadlines): lower layers never read settings themselves.
+    """
+    settings = HubSettings(**overrides)
+    configure(
+        ProcessSettings(
+            audit=settings.audit,
+            sharing=settings.sharing,
+            keyring_path=settings.masking.keyring_path,
+            master_key_file=settings.masking.master_key_file,
+        )
+    )
+    return settings

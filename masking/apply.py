@@ -8,6 +8,7 @@ can never be published by accident.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -130,3 +131,23 @@ def _first_null_row(table: pa.Table, masked: ArrayLike) -> object:
     if ROW_COLUMN in table.column_names:
         return table.column(ROW_COLUMN)[position].as_py()
     return position
+
+
+def published_forms(keyring: Keyring) -> Callable[[ContractField, pa.Array], list[pa.Array]]:
+    """How raw values of a field look in its shared table at the conditional level: one
+    array per token key version for a tokenised field (a table registered before a key
+    rotation and not refreshed since still holds older tokens), else the one masked form.
+
+    Handed to the quality step's cross-dataset checks, which compare raw codes with what a
+    register publishes but sit below masking and so never import it.
+    """
+
+    def forms(field: ContractField, values: pa.Array) -> list[pa.Array]:
+        spec = field.mask.at("conditional")
+        kind = KEY_KINDS.get(spec.rule)
+        if kind is None:
+            return [pc.cast(apply_rule(spec.rule, values, **spec.params), pa.string())]
+        keys = [keyring.key(kind, info.version) for info in keyring.versions(kind)]
+        return [pc.cast(apply_rule(spec.rule, values, key=key, **spec.params), pa.string()) for key in keys]
+
+    return forms

@@ -144,7 +144,9 @@ class MasterKey:
     """True when this process just wrote the master key file (``hub keys init`` says where)."""
 
     @classmethod
-    def resolve(cls, keyring_path: Path, *, create: bool = False) -> MasterKey:
+    def resolve(
+        cls, keyring_path: Path, *, create: bool = False, master_key_file: Path | None = None
+    ) -> MasterKey:
         """``HUB_MASTER_KEY`` if set, else the master key file (made when ``create`` and missing)."""
         encoded = os.environ.get(MASTER_KEY_ENV)
         if encoded:
@@ -152,7 +154,7 @@ class MasterKey:
             if material is None:
                 raise MasterKeyError(f"{MASTER_KEY_ENV} is not the base64 encoding of {KEY_BYTES} bytes")
             return cls(Secret(material), origin=f"environment variable {MASTER_KEY_ENV}")
-        return cls.from_file(master_key_path(keyring_path), create=create)
+        return cls.from_file(master_key_path(keyring_path, master_key_file), create=create)
 
     @classmethod
     def from_file(cls, path: Path, *, create: bool = False) -> MasterKey:
@@ -190,11 +192,9 @@ class MasterKey:
         return cls(Secret(stored), origin=origin)
 
 
-def master_key_path(keyring_path: Path) -> Path:
-    """The configured master key file, or ``master.key`` in the keyring's folder."""
-    from hub.settings import get_settings
-
-    configured = get_settings().masking.master_key_file
+def master_key_path(keyring_path: Path, configured: Path | None = None) -> Path:
+    """The configured master key file (``settings.masking.master_key_file``, handed in by the
+    caller), or ``master.key`` in the keyring's folder."""
     if configured is not None:
         return configured.expanduser()
     return keyring_path.expanduser().parent / MASTER_KEY_FILENAME
@@ -231,7 +231,14 @@ class Keyring:
         self._master = master
 
     @classmethod
-    def init(cls, path: Path | str, *, force: bool = False, master: MasterKey | None = None) -> Keyring:
+    def init(
+        cls,
+        path: Path | str,
+        *,
+        force: bool = False,
+        master: MasterKey | None = None,
+        master_key_file: Path | None = None,
+    ) -> Keyring:
         """Create a keyring with one fresh key of every kind; refuse to replace one unless ``force``.
 
         Replacing a keyring makes every token issued so far impossible to recompute and every
@@ -241,7 +248,7 @@ class Keyring:
         target = Path(path).expanduser()
         if target.exists() and not force:
             raise KeyringExistsError(_exists_message(target))
-        master = master or MasterKey.resolve(target, create=True)
+        master = master or MasterKey.resolve(target, create=True, master_key_file=master_key_file)
         keys = {(kind, 1): _new_entry() for kind in KINDS}
         keyring = cls(target, keys, dict.fromkeys(KINDS, 1), master)
         _ensure_private_folder(target.parent)
@@ -249,7 +256,9 @@ class Keyring:
         return keyring
 
     @classmethod
-    def load(cls, path: Path | str, *, master: MasterKey | None = None) -> Keyring:
+    def load(
+        cls, path: Path | str, *, master: MasterKey | None = None, master_key_file: Path | None = None
+    ) -> Keyring:
         """Read a keyring and unwrap every key, checking each against its key check value.
 
         Refuses files others can read and files that are not format-2 keyrings; the first key
@@ -262,12 +271,14 @@ class Keyring:
                 f"keyring {target} is format 1 (keys not wrapped by a master key): "
                 "run `hub keys upgrade` to wrap them, tokens stay the same"
             )
-        master = master or MasterKey.resolve(target)
+        master = master or MasterKey.resolve(target, master_key_file=master_key_file)
         keys, current = _parse_v2(raw, target, master)
         return cls(target, keys, current, master)
 
     @classmethod
-    def upgrade(cls, path: Path | str, *, master: MasterKey | None = None) -> Keyring:
+    def upgrade(
+        cls, path: Path | str, *, master: MasterKey | None = None, master_key_file: Path | None = None
+    ) -> Keyring:
         """Rewrite a format-1 keyring as format 2 with the same token keys and versions.
 
         An encryption key and the audit keys (version 1 each) are added, since format 1 had
@@ -279,7 +290,7 @@ class Keyring:
             shown = raw.get("format") if isinstance(raw.get("format"), int) else "missing"
             raise KeyringFormatError(f"keyring {target} is format {shown}: only format 1 can be upgraded")
         tokens, current_token = _parse_v1(raw, target)
-        master = master or MasterKey.resolve(target, create=True)
+        master = master or MasterKey.resolve(target, create=True, master_key_file=master_key_file)
         keys: dict[tuple[KeyKind, int], _Entry] = {("token", v): e for v, e in tokens.items()}
         current: dict[KeyKind, int] = {"token": current_token}
         for kind in KINDS[1:]:

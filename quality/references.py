@@ -39,7 +39,8 @@ import pyarrow.compute as pc
 from quality import checks
 from quality.suite import MESSAGES, REFERENCE_CHECKS
 from quality.validate import ROW_COLUMN, ChunkResult, Violation
-from schemas.contract import Contract, load_contract
+from schemas.contract import Contract, ContractField, load_contract
+from schemas.errors import FatalError
 
 log = logging.getLogger(__name__)
 
@@ -84,25 +85,32 @@ HOLDER_REGISTERS: tuple[Register, ...] = (
 class ReferenceCheck:
     """The cross-dataset rules of one contract for one batch.
 
-    ``tables`` is a :class:`catalog.tables.iceberg.SharedTables`; ``keyring`` gives the token keys.
-    Each register's published column is read once, on first use, from its current snapshot.
+    ``tables`` is a :class:`catalog.tables.SharedTables`; ``forms`` turns raw codes of a
+    register's field into the forms its shared table publishes (the masking rule under every
+    token key version, :func:`masking.apply.published_forms`): quality sits below masking and
+    the catalogue, so the pipeline hands both in. Each register's published column is read
+    once, on first use, from its current snapshot.
     """
 
     contract: Contract
     tables: Any
-    keyring: Any
+    forms: Callable[[ContractField, pa.Array], list[pa.Array]]
     today: date
     warnings: list[str] = field(default_factory=list)
     _values: dict[tuple[str, str], pa.Array | None] = field(default_factory=dict)
 
     @classmethod
     def of(
-        cls, contract: Contract, tables: Callable[[], Any], keyring: Any, today: date
+        cls,
+        contract: Contract,
+        tables: Callable[[], Any],
+        forms: Callable[[ContractField, pa.Array], list[pa.Array]],
+        today: date,
     ) -> ReferenceCheck | None:
         """The check for a contract with cross-dataset rules, else None (no tables opened)."""
         if not any(check.rule in REFERENCE_CHECKS for check in contract.row_checks):
             return None
-        return cls(contract, tables(), keyring, today)
+        return cls(contract, tables(), forms, today)
 
     @property
     def rules(self) -> list[tuple[str, str, str]]:
@@ -165,19 +173,10 @@ class ReferenceCheck:
         A register shared before a token-key rotation and not refreshed since still holds
         tokens of an older key; the same holder must be found there too.
         """
-        from masking.rules import KEY_KINDS, apply_rule
-
-        spec = load_contract(register.dataset).field(register.field).mask.at("conditional")
-        kind = KEY_KINDS.get(spec.rule)
-        if kind is None:
-            return [pc.cast(apply_rule(spec.rule, codes, **spec.params), pa.string())]
-        keys = [self.keyring.key(kind, info.version) for info in self.keyring.versions(kind)]
-        return [pc.cast(apply_rule(spec.rule, codes, key=key, **spec.params), pa.string()) for key in keys]
+        return self.forms(load_contract(register.dataset).field(register.field), codes)
 
     def _published(self, register: Register) -> pa.Array | None:
         """The register field's published values (distinct), or None when it is not shared yet."""
-        from catalog.errors import DatasetNotFoundError
-
         cache = (register.dataset, register.field)
         if cache in self._values:
             return self._values[cache]
@@ -190,7 +189,9 @@ class ReferenceCheck:
                 scan = self.tables.scan(register.dataset, selected_fields=(column,))
                 parts = [b.column(0).cast(pa.string()) for b in scan]
                 values = pc.unique(pa.chunked_array(parts, pa.string()).combine_chunks())
-        except DatasetNotFoundError:
+        except FatalError:
+            # The table went away between listing and reading (the catalogue's
+            # DatasetNotFoundError): the register is not shared, as if never listed.
             values = None
         if values is None or not len(values):
             values = None

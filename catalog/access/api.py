@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -60,6 +60,7 @@ from catalog.errors import (
     QueryTimeoutError,
 )
 from catalog.metadata import System
+from catalog.settings import ApiSettings, AuditSettings, CatalogSettings
 from catalog.sharing import (
     CREDENTIAL_PATTERN,
     CREDENTIAL_PREFIX,
@@ -68,6 +69,7 @@ from catalog.sharing import (
     china_day,
     hash_credential,
 )
+from masking.settings import MaskingSettings
 from schemas.errors import AccessDeniedError, HubError, TransientError
 
 if TYPE_CHECKING:
@@ -75,7 +77,6 @@ if TYPE_CHECKING:
     from catalog.audit import AuditKeys
     from catalog.sharing import GrantRef
     from catalog.tables import SharedTables
-    from hub.settings import HubSettings
     from masking.keys import DataKey
 
 log = logging.getLogger(__name__)
@@ -273,9 +274,12 @@ class Indexes:
     looked up as soon as the index holds them.
     """
 
-    def __init__(self, internal: SharedTables, keyring_path: Path, *, every: float) -> None:
+    def __init__(
+        self, internal: SharedTables, keyring_path: Path, *, every: float, master_key_file: Path | None = None
+    ) -> None:
         self.internal = internal
         self.keyring_path = Path(keyring_path)
+        self.master_key_file = master_key_file
         self.every = every
         self._indexes: dict[str, VerificationIndex | None] = {}
         self._keys: dict[int, DataKey] = {}
@@ -300,7 +304,7 @@ class Indexes:
             info = self.keyring_path.stat()
             signature = (info.st_ino, info.st_mtime_ns, info.st_size)
             if signature != self._keyring_signature:
-                keyring = Keyring.load(self.keyring_path)
+                keyring = Keyring.load(self.keyring_path, master_key_file=self.master_key_file)
                 self._keys = {i.version: keyring.token_key(i.version) for i in keyring.versions("token")}
                 self._keyring_signature = signature
             for dataset in BY_DATASET:
@@ -378,10 +382,27 @@ ENDPOINTS = {"query": "query", "verify": "verify", "catalog": "catalog.read"}
 """Rate-limit bucket -> access-log action."""
 
 
+class ServiceSettings(Protocol):
+    """What the API reads of the hub's settings; ``hub.settings.HubSettings`` has it.
+
+    A structural type, so that the API (a lower layer) never imports the hub's settings:
+    the command that serves it hands them in.
+    """
+
+    @property
+    def catalog(self) -> CatalogSettings: ...
+    @property
+    def masking(self) -> MaskingSettings: ...
+    @property
+    def audit(self) -> AuditSettings: ...
+    @property
+    def api(self) -> ApiSettings: ...
+
+
 class Service:
     """What the API's handlers share: store, gateway, access log, limits and indexes."""
 
-    def __init__(self, settings: HubSettings) -> None:
+    def __init__(self, settings: ServiceSettings) -> None:
         from catalog.access.gateway import Gateway, Limits
         from catalog.entries import Catalogue
         from catalog.metadata import MetadataStore
@@ -425,7 +446,12 @@ class Service:
         internal = SharedTables(
             settings.catalog.iceberg_url, settings.catalog.warehouse, namespace=INDEX_NAMESPACE
         )
-        self.indexes = Indexes(internal, keyring_path, every=api.index_reload_seconds)
+        self.indexes = Indexes(
+            internal,
+            keyring_path,
+            every=api.index_reload_seconds,
+            master_key_file=settings.masking.master_key_file,
+        )
         self.indexes.refresh()
 
     def close(self) -> None:
@@ -606,15 +632,13 @@ def _rows_out(result: Any, fmt: str, entry: int) -> Response:
 # -- the app -------------------------------------------------------------------------------------
 
 
-def create_app(settings: HubSettings | None = None) -> FastAPI:
-    """The API over the hub ``settings`` describe (the process-wide settings by default).
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The API over the hub ``settings`` describe (``hub serve`` passes the hub's settings).
 
     Opens the metadata store and loads the verification indexes before returning, so a
     missing keyring or unreachable database fails here, not at the first request.
     """
-    from hub.settings import get_settings
-
-    service = Service(settings or get_settings())
+    service = Service(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -72,6 +72,7 @@ from catalog.metadata import (
     Role,
     utcnow,
 )
+from catalog.settings import current
 from schemas.errors import AccessDeniedError, ConfigurationError, FatalError
 
 Outcome = Literal["allowed", "denied"]
@@ -321,10 +322,9 @@ def load_keys(keyring_path: Path | str | None = None) -> AuditKeys:
     """
     from masking.keys import MASTER_KEY_ENV, Keyring
 
+    master_key_file = current().master_key_file
     if keyring_path is None:
-        from hub.settings import get_settings
-
-        keyring_path = get_settings().masking.keyring_path
+        keyring_path = current().keyring_path
     path = Path(keyring_path).expanduser().absolute()
     try:
         info = path.stat()
@@ -336,7 +336,7 @@ def load_keys(keyring_path: Path | str | None = None) -> AuditKeys:
     cached = _KEY_CACHE.get(cache_key)
     if cached is not None:
         return cached
-    keyring = Keyring.load(path)
+    keyring = Keyring.load(path, master_key_file=master_key_file)
     if not (keyring.has("audit") and keyring.has("audit-sign")):
         keyring, _ = keyring.add_missing(("audit", "audit-sign"))
         return load_keys(path)  # cached under the rewritten file's signature
@@ -672,17 +672,13 @@ class AccessLog:
     @property
     def checkpoint_every(self) -> int:
         if self._checkpoint_every is None:
-            from hub.settings import get_settings
-
-            self._checkpoint_every = get_settings().audit.checkpoint_every
+            self._checkpoint_every = current().audit.checkpoint_every
         return self._checkpoint_every
 
     @property
     def retention_days(self) -> int:
         if self._retention_days is None:
-            from hub.settings import get_settings
-
-            self._retention_days = get_settings().audit.retention_days
+            self._retention_days = current().audit.retention_days
         return self._retention_days
 
     # -- appending -----------------------------------------------------------------------------
@@ -746,9 +742,7 @@ class AccessLog:
     ) -> list[int]:
         """Append normalised entries inside an open transaction (taking the append lock)."""
         if checkpoint_every is None:
-            from hub.settings import get_settings
-
-            checkpoint_every = get_settings().audit.checkpoint_every
+            checkpoint_every = current().audit.checkpoint_every
         head = _lock_head(session)
         mac_key, version = keys.mac_key(), keys.mac_version
         rows: list[dict[str, Any]] = []
@@ -1125,9 +1119,7 @@ class AccessLog:
         times the median of that system's active days in the period, provided the system was
         active on at least ``unusual_min_days`` days (fewer give no meaningful median).
         """
-        from hub.settings import get_settings
-
-        settings = get_settings().audit
+        settings = current().audit
         factor = settings.unusual_factor if unusual_factor is None else unusual_factor
         min_days = settings.unusual_min_days if unusual_min_days is None else unusual_min_days
         filters = filters or Filters()

@@ -43,6 +43,7 @@ from catalog.metadata import (
     System,
     utcnow,
 )
+from catalog.settings import current
 from catalog.sharing.identities import (
     CST,
     WHO,
@@ -271,11 +272,7 @@ def grant_ref(grant: Grant) -> GrantRef:
 
 
 def _sharing_settings(settings: SharingSettings | None) -> SharingSettings:
-    if settings is not None:
-        return settings
-    from hub.settings import get_settings
-
-    return get_settings().sharing
+    return settings if settings is not None else current().sharing
 
 
 def submit_request(

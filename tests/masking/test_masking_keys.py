@@ -184,10 +184,11 @@ def test_configured_master_key_file_is_used(
     elsewhere = tmp_path / "vault" / "hub-master.key"
     monkeypatch.setenv("HUB_MASKING__MASTER_KEY_FILE", str(elsewhere))
     get_settings.cache_clear()
-    Keyring.init(keyring_path)
+    configured = get_settings().masking.master_key_file
+    Keyring.init(keyring_path, master_key_file=configured)
     assert elsewhere.exists() and _mode(elsewhere) == 0o600
     assert not _master_file(keyring_path).exists()
-    Keyring.load(keyring_path)
+    Keyring.load(keyring_path, master_key_file=configured)
 
 
 def test_init_refuses_to_overwrite_without_force(keyring_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from masking.apply import published_forms
 from quality.references import ReferenceCheck
 from quality.validate import ChunkResult, Violation
 from tests.quality import samples
@@ -88,7 +89,7 @@ def test_holders_in_the_registers_pass_and_strangers_are_quarantined(
             ("001", unknown_company),
         ]
     )
-    check = ReferenceCheck(samples.certificate(), tables, keyring, TODAY)
+    check = ReferenceCheck(samples.certificate(), tables, published_forms(keyring), TODAY)
     result = check.apply(chunk, all_valid(chunk))
     assert failing_rows(result) == [3, 4]
     assert result.quarantined.column("_row").to_pylist() == [3, 4]
@@ -105,7 +106,9 @@ def test_holders_no_register_of_the_hub_can_hold_are_not_judged(
     institution = samples.make_uscc("110105", "NNNT0001", department="1", kind="2")
     broken = registers["person"][:-1] + ("0" if registers["person"][-1] != "0" else "1")
     chunk = certificates([("111", permit), ("001", institution), ("111", broken), ("111", "")])
-    result = ReferenceCheck(samples.certificate(), tables, keyring, TODAY).apply(chunk, all_valid(chunk))
+    result = ReferenceCheck(samples.certificate(), tables, published_forms(keyring), TODAY).apply(
+        chunk, all_valid(chunk)
+    )
     assert failing_rows(result) == [], "permits, institutions, broken and missing codes have their own rules"
 
 
@@ -117,14 +120,16 @@ def test_a_row_already_quarantined_gets_the_rule_added(
     )
     earlier = Violation(1, "status", "validity_status", "状态", "status")
     start = ChunkResult(2, chunk.slice(0, 1), chunk.slice(1, 1), [earlier])
-    result = ReferenceCheck(samples.certificate(), tables, keyring, TODAY).apply(chunk, start)
+    result = ReferenceCheck(samples.certificate(), tables, published_forms(keyring), TODAY).apply(
+        chunk, start
+    )
     assert result.quarantined.num_rows == 1 and result.valid.num_rows == 1
     assert sorted(v.rule for v in result.violations) == ["holder_exists", "validity_status"]
 
 
 def test_without_a_shared_register_the_check_is_skipped_with_a_warning(tables: Any, keyring: Any) -> None:
     chunk = certificates([("111", samples.make_id("110105", date(1980, 1, 1), 11))])
-    check = ReferenceCheck(samples.certificate(), tables, keyring, TODAY)
+    check = ReferenceCheck(samples.certificate(), tables, published_forms(keyring), TODAY)
     result = check.apply(chunk, all_valid(chunk))
     assert failing_rows(result) == []
     assert any("population has no shared table yet" in w for w in check.warnings)
@@ -135,5 +140,7 @@ def test_holders_are_found_under_an_older_token_key_too(
 ) -> None:
     rotated = keyring.rotate("token")
     chunk = certificates([("111", registers["person"])])
-    result = ReferenceCheck(samples.certificate(), tables, rotated, TODAY).apply(chunk, all_valid(chunk))
+    result = ReferenceCheck(samples.certificate(), tables, published_forms(rotated), TODAY).apply(
+        chunk, all_valid(chunk)
+    )
     assert failing_rows(result) == [], "the population shared before the rotation holds k1 tokens"
