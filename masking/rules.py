@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from masking.errors import MaskRuleError
+from masking.keys import KeyKind
 from schemas.contract import RULE_PARAMS, MaskRule
 
 
@@ -267,7 +268,7 @@ RULES: Mapping[MaskRule, Rule] = MappingProxyType(
 )
 """The one place a rule name becomes code; a rule missing here is an error, never a pass-through."""
 
-KEY_KINDS: Mapping[MaskRule, str] = MappingProxyType({MaskRule.TOKEN: "token", MaskRule.ENCRYPT: "encrypt"})
+KEY_KINDS: Mapping[MaskRule, KeyKind] = MappingProxyType({MaskRule.TOKEN: "token", MaskRule.ENCRYPT: "encrypt"})
 """Rules that need a keyring key, and the kind of key each needs."""
 
 
