@@ -241,7 +241,7 @@ def _as_of(settings: HubSettings, day: int) -> dt.datetime:
     path = settings.home / "demo-world.json"
     if day > 1 and path.exists():
         return dt.datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["as_of"])
-    from connectors.simulator.world import start_of_today
+    from connectors.simulator.arrays import start_of_today
 
     as_of = start_of_today()
     path.write_text(json.dumps({"as_of": as_of.isoformat(), "seed": SEED}), encoding="utf-8")

@@ -341,7 +341,7 @@ def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progre
     """
     from catalog.access import IndexStager
     from masking.apply import mask_table
-    from masking.crypto import MAPPING_SCHEMA, token_mapping
+    from masking.token_map import MAPPING_SCHEMA, token_mapping
     from schemas.contract import MaskRule
 
     settings = settings or get_settings()

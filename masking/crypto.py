@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import itertools
 import os
 import re
-from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from masking.errors import CiphertextError, MaskRuleError, UnknownKeyVersionError
 from masking.keys import DataKey, Keyring
-from masking.settings import DEFAULT_TOKEN_MAPPING_DAYS
 
 ArrayLike: TypeAlias = pa.Array | pa.ChunkedArray
 
@@ -43,15 +39,6 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 _PREFIX = re.compile(r"e([1-9][0-9]{0,8}):")
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
-MAPPING_SCHEMA = pa.schema(
-    [
-        pa.field("old_token", pa.string(), nullable=False),
-        pa.field("new_token", pa.string(), nullable=False),
-        pa.field("old_version", pa.int32(), nullable=False),
-        pa.field("new_version", pa.int32(), nullable=False),
-    ]
-)
-"""Schema of ``shared.token_map``: one row per raw identifier and older token version."""
 
 
 def encrypt_array(values: ArrayLike, key: DataKey, *, aad: str | None = None) -> pa.Array:
@@ -120,53 +107,6 @@ def key_versions(values: ArrayLike) -> list[int]:
         if value is not None:
             found.add(_split(value, row)[0])
     return sorted(found)
-
-
-def token_mapping(
-    values: ArrayLike,
-    keyring: Keyring,
-    *,
-    mapping_days: int = DEFAULT_TOKEN_MAPPING_DAYS,
-    now: datetime | None = None,
-) -> pa.Table | None:
-    """Old token -> new token for the raw identifiers of one chunk, during mapping periods.
-
-    A token version's mapping period runs ``mapping_days`` from the creation of the version
-    after it (its retirement). For every older version still in its period, each distinct
-    non-empty value gets one row: its token under that version and under the current one.
-    None when no older version is in its period (nothing to publish).
-    """
-    from masking.rules import token
-
-    now = now or datetime.now(UTC)
-    infos = keyring.versions("token")
-    current = keyring.current_key("token")
-    retired_at = {older.version: newer.created_at for older, newer in itertools.pairwise(infos)}
-    mapped = [
-        version
-        for version, when in retired_at.items()
-        if version < current.version and now - when < timedelta(days=mapping_days)
-    ]
-    if not mapped:
-        return None
-    present = pc.filter(values, pc.fill_null(pc.not_equal(values, ""), False))
-    distinct = pc.unique(_flat(present))
-    if len(distinct) == 0:
-        return MAPPING_SCHEMA.empty_table()
-    new_tokens = token(distinct, current)
-    pieces = [
-        pa.Table.from_arrays(
-            [
-                token(distinct, keyring.token_key(version)),
-                new_tokens,
-                pa.repeat(pa.scalar(version, pa.int32()), len(distinct)),
-                pa.repeat(pa.scalar(current.version, pa.int32()), len(distinct)),
-            ],
-            schema=MAPPING_SCHEMA,
-        )
-        for version in mapped
-    ]
-    return pa.concat_tables(pieces).combine_chunks()
 
 
 def _flat(values: ArrayLike) -> pa.Array:

@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from masking import crypto
 from masking.errors import MaskRuleError
 from masking.keys import KeyKind
 from schemas.contract import RULE_PARAMS, MaskRule
@@ -241,8 +242,6 @@ def encrypt(values: ArrayLike, key: Any) -> ArrayLike:
     """AES-256-GCM with the keyring's current encrypt key (``e<version>:...``, see
     :func:`masking.crypto.encrypt_array`); only a key holder can reverse it."""
     _require_string(values, MaskRule.ENCRYPT)
-    from masking import crypto  # the key module's half; imported only when a contract encrypts
-
     present = pc.fill_null(pc.not_equal(values, ""), False)
     encrypted = _scatter(values, present, lambda compact: crypto.encrypt_array(compact, key))
     return pc.if_else(pc.equal(values, ""), "", encrypted)
@@ -268,7 +267,9 @@ RULES: Mapping[MaskRule, Rule] = MappingProxyType(
 )
 """The one place a rule name becomes code; a rule missing here is an error, never a pass-through."""
 
-KEY_KINDS: Mapping[MaskRule, KeyKind] = MappingProxyType({MaskRule.TOKEN: "token", MaskRule.ENCRYPT: "encrypt"})
+KEY_KINDS: Mapping[MaskRule, KeyKind] = MappingProxyType(
+    {MaskRule.TOKEN: "token", MaskRule.ENCRYPT: "encrypt"}
+)
 """Rules that need a keyring key, and the kind of key each needs."""
 
 

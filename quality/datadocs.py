@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlparse
 from quality.errors import DataDocsError
 
 if TYPE_CHECKING:
-    from quality.validate import BatchTallies, Tally
+    from quality.tallies import BatchTallies, Tally
 
 log = logging.getLogger(__name__)
 

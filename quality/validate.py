@@ -17,10 +17,9 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +33,10 @@ from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.execution_engine.pandas_batch_data import PandasBatchData
 from great_expectations.validator.validator import Validator as GraphValidator
 
+from quality.datadocs import build
 from quality.errors import AccountingError, CheckCrashedError, ChunkShapeError, StagedBatchError
 from quality.suite import KEY_COLUMN, KEY_SEPARATOR, REPEATED_KEY_COLUMN, build_suite, key_column
+from quality.tallies import BatchTallies, Tally
 from schemas.contract import Contract, FieldType
 
 ROW_COLUMN = "_row"
@@ -82,39 +83,6 @@ class ChunkResult:
     valid: pa.Table
     quarantined: pa.Table
     violations: list[Violation] = field(default_factory=list)
-
-
-@dataclass
-class Tally:
-    """One expectation's counts summed over the chunks of a batch (what Data Docs show)."""
-
-    config: Any
-    """The expectation's GE configuration (type, kwargs, meta) as the suite holds it."""
-    element_count: int = 0
-    missing_count: int = 0
-    unexpected_count: int = 0
-
-
-@dataclass
-class BatchTallies:
-    """What a batch's validation found, accumulated chunk by chunk; never holds a value."""
-
-    dataset: str
-    contract_version: str
-    suite: gx.ExpectationSuite
-    today: date
-    batch_id: str = ""
-    source: str = ""
-    rows_in: int = 0
-    rows_quarantined: int = 0
-    chunks: int = 0
-    seconds: float = 0.0
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    expectations: dict[tuple[str, ...], Tally] = field(default_factory=dict)
-    present: Counter[str] = field(default_factory=Counter)
-    """Field -> values present (not null, not the empty string): the completeness numerator."""
-    rules: Counter[tuple[str, str]] = field(default_factory=Counter)
-    """(rule, field) -> rows that broke it, including the connector's ``type`` rule."""
 
 
 def _identity(config: Any) -> tuple[str, ...]:
@@ -284,8 +252,6 @@ class Validator:
         ``<hub home>/datadocs``; each dataset is one Data Docs site whose ``index.html``
         lists its batches.
         """
-        from quality.datadocs import build
-
         if batch_id:
             self.tallies.batch_id = batch_id
         return build(self.tallies, Path(root))

@@ -260,7 +260,7 @@ class IndexStager:
 
     def add(self, chunk: pa.RecordBatch | pa.Table) -> None:
         """Stage the index rows of one chunk of valid (raw) rows."""
-        from masking.crypto import token_mapping
+        from masking.token_map import token_mapping
 
         if self.subject is None or chunk.num_rows == 0:
             return

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.simulator import population
+from connectors.simulator import arrays, legal_entity, population
 from connectors.simulator import world as w
 from connectors.simulator.population import Changes, day_timestamps
 from schemas.contract import load_contract
@@ -51,7 +51,7 @@ _MOD36_CHARS = np.frombuffer(MOD36_ALPHABET.encode(), dtype=np.uint8)
 
 def _defining(index: int) -> str:
     """A synthetic but valid code for a defining ministry without a published one here."""
-    code = w.government_uscc(np.array([100000]), np.array([40 + index]))
+    code = arrays.government_uscc(np.array([100000]), np.array([40 + index]))
     return bytes(code[0]).decode()
 
 
@@ -149,7 +149,7 @@ CSV_COLUMNS: dict[str, str] = dict(
 
 
 @dataclass(frozen=True)
-class DefectRates(w.Rates):
+class DefectRates(arrays.Rates):
     """Share of rows carrying each defect; 0.2% each by default."""
 
     DUPLICATE = "duplicate_id"
@@ -197,14 +197,14 @@ def generate(
     issuing = _world(n, seed=seed, world=world, as_of=as_of)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    return w.rebatch((batch for batch, _ in _blocks(issuing, n, rates)), chunk_rows)
+    return arrays.rebatch((batch for batch, _ in _blocks(issuing, n, rates)), chunk_rows)
 
 
 def _world(n: int, *, seed: int | None, world: w.World | None, as_of: dt.datetime | None) -> w.World:
     if n < 0:
         raise ValueError(f"need n >= 0, got n={n}")
     if world is None:
-        return w.World(seed=w.DEFAULT_SEED if seed is None else seed, as_of=as_of or w.start_of_today())
+        return w.World(seed=w.DEFAULT_SEED if seed is None else seed, as_of=as_of or arrays.start_of_today())
     if seed is not None and seed != world.seed:
         raise ValueError(f"seed {seed} disagrees with the world's seed {world.seed}")
     return world
@@ -213,18 +213,18 @@ def _world(n: int, *, seed: int | None, world: w.World | None, as_of: dt.datetim
 def _blocks(world: w.World, n: int, rates: DefectRates) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
     for b, start in enumerate(range(0, n, BLOCK_ROWS)):
         m = min(BLOCK_ROWS, n - start)
-        yield _block(world, w.block_rng(world.seed, _STREAM, b), start, m, rates.block_counts(start, m))
+        yield _block(world, arrays.block_rng(world.seed, _STREAM, b), start, m, rates.block_counts(start, m))
 
 
 def _block(
     world: w.World, rng: np.random.Generator, start: int, m: int, counts: dict[str, int]
 ) -> tuple[pa.RecordBatch, np.ndarray]:
     """``m`` certificates of global positions ``start ..``, and the mask of clean ones."""
-    people, entities = world.people, world.holders
-    places = w.places(world.as_of.year)
+    people, entities = world.people, legal_entity.holders(world)
+    places = arrays.places(world.as_of.year)
     today = np.datetime64(world.as_of.date(), "D")
     weights = {str(i): t.weight for i, t in enumerate(TYPES) if t.holder == PERSON or len(entities.codes)}
-    kind = np.array([int(k) for k in weights])[w.pick(rng, weights, m)]
+    kind = np.array([int(k) for k in weights])[arrays.pick(rng, weights, m)]
     is_entity = np.array([t.holder == ENTITY for t in TYPES])[kind]
     years = np.array([t.years or 0 for t in TYPES])[kind]
 
@@ -262,22 +262,24 @@ def _block(
         people.births[person] + np.timedelta64(18 * 365 + 5, "D"),
     ).astype("M8[D]")
     low = np.minimum(low, today - np.timedelta64(1, "D"))
-    valid_from = w.between(rng, np.maximum(low, today - np.timedelta64(15 * 365, "D")), np.full(m, today))
+    valid_from = arrays.between(
+        rng, np.maximum(low, today - np.timedelta64(15 * 365, "D")), np.full(m, today)
+    )
     licence = kind == 0
     valid_from[licence] = low[licence]
     until = valid_from + (years * 365 + years // 4 - 1).astype("m8[D]")
     finite = years > 0
 
-    at = w.assign(rng, m, counts, DefectRates.DUPLICATE)
+    at = arrays.assign(rng, m, counts, DefectRates.DUPLICATE)
     late = at["expired_but_valid"]
-    valid_from[late] = w.between(rng, np.full(late.size, today - 3000), np.full(late.size, today - 30))
-    until[late] = w.between(rng, valid_from[late] + 1, np.full(late.size, today))
+    valid_from[late] = arrays.between(rng, np.full(late.size, today - 3000), np.full(late.size, today - 30))
+    until[late] = arrays.between(rng, valid_from[late] + 1, np.full(late.size, today))
     finite[late] = True
     back = at["reversed_window"]
     until[back] = valid_from[back] - rng.integers(1, 366, back.size).astype("m8[D]")
     finite[back] = True
 
-    status = np.array(list(STATUS))[w.pick(rng, STATUS, m)].astype("U2")
+    status = np.array(list(STATUS))[arrays.pick(rng, STATUS, m)].astype("U2")
     status[finite & (until < today)] = "过期"
     status[late] = "有效"
 
@@ -290,7 +292,7 @@ def _block(
     ids[wrong, -1] = _MOD36_CHARS[(_MOD36_VALUE[ids[wrong, -1]] + rng.integers(1, 36, wrong.size)) % 36]
     dups, sources = at["duplicate_id"], at["_sources"]
     ids[dups] = ids[sources]
-    certificate_id = w.strings(ids)
+    certificate_id = arrays.strings(ids)
     broken = at["malformed_id"]
     if broken.size:
         mask = np.zeros(m, dtype=bool)
@@ -301,26 +303,29 @@ def _block(
     offices = np.array([_OFFICES.index(t.issuer) for t in TYPES])[kind]
     columns = {
         "certificate_id": certificate_id,
-        "type_name": w.pool(tuple(t.name for t in TYPES)).take(pa.array(kind)),
-        "type_code": w.pool(tuple(t.code for t in TYPES)).take(pa.array(kind)),
+        "type_name": arrays.pool(tuple(t.name for t in TYPES)).take(pa.array(kind)),
+        "type_code": arrays.pool(tuple(t.code for t in TYPES)).take(pa.array(kind)),
         "number": _numbers(rng, kind, holder_code, division, valid_from, places, place),
         "holder_name": holder_name,
         "holder_code": holder_code,
         "holder_code_type": pa.array(np.where(is_entity, ENTITY, PERSON), pa.string()),
-        "issuer_name": w.concat(
-            [w.pool(places.counties).take(pa.array(place)), w.pool(_OFFICES).take(pa.array(offices))]
+        "issuer_name": arrays.concat(
+            [
+                arrays.pool(places.counties).take(pa.array(place)),
+                arrays.pool(_OFFICES).take(pa.array(offices)),
+            ]
         ),
-        "issuer_code": w.strings(w.government_uscc(division, offices)),
-        "issue_date": w.dates(valid_from),
-        "valid_from": w.dates(valid_from),
+        "issuer_code": arrays.strings(arrays.government_uscc(division, offices)),
+        "issue_date": arrays.dates(valid_from),
+        "valid_from": arrays.dates(valid_from),
         "valid_until": pa.array(until.astype("M8[D]"), type=pa.date32(), mask=~finite),
         "division_code": pa.array(division).cast(pa.string()),
         "status": pa.array(status, pa.string()),
-        "updated_at": w.timestamps_after(rng, valid_from, world.as_of),
+        "updated_at": arrays.timestamps_after(rng, valid_from, world.as_of),
     }
     target = schema()
     batch = pa.RecordBatch.from_arrays([columns[f.name].cast(f.type) for f in target], schema=target)
-    return batch, ~w.defective(m, at)
+    return batch, ~arrays.defective(m, at)
 
 
 def _scatter(parts: list[tuple[np.ndarray, pa.Array]], m: int) -> pa.Array:
@@ -336,14 +341,14 @@ def _break_holders(
     rng: np.random.Generator, codes: pa.Array, rows: np.ndarray, is_entity: np.ndarray
 ) -> pa.Array:
     """A wrong check character in the holder code of ``rows``, by the rule of its code type."""
-    matrix = w.char_matrix(codes, 18).copy()
+    matrix = arrays.char_matrix(codes, 18).copy()
     ent, per = rows[is_entity[rows]], rows[~is_entity[rows]]
     part = matrix[ent]
-    w.break_uscc_check(rng, part)
+    arrays.break_uscc_check(rng, part)
     matrix[ent] = part
     if per.size:
-        matrix[per] = w.char_matrix(w.break_ric(rng, w.strings(matrix[per])), 18)
-    return w.strings(matrix)
+        matrix[per] = arrays.char_matrix(arrays.break_ric(rng, arrays.strings(matrix[per])), 18)
+    return arrays.strings(matrix)
 
 
 def _identifiers(
@@ -355,11 +360,11 @@ def _identifiers(
     codes = np.frombuffer("".join(t.code for t in TYPES).encode(), dtype=np.uint8).reshape(len(TYPES), 21)
     ids[:, 15:36] = codes[kind]
     offices = np.array([_OFFICES.index(t.issuer) for t in TYPES])[kind]
-    ids[:, 37:55] = w.government_uscc(division, offices)
+    ids[:, 37:55] = arrays.government_uscc(division, offices)
     index = np.arange(start, start + m, dtype=np.int64)
-    ids[:, _SERIAL] = w.digits(w.permuted(index, 10**10, world.seed, 6_180_339_887), 10)
+    ids[:, _SERIAL] = arrays.digits(arrays.permuted(index, 10**10, world.seed, 6_180_339_887), 10)
     version = rng.choice(np.array([1, 2, 3]), size=m, p=[0.9, 0.08, 0.02])
-    ids[:, _VERSION] = w.digits(version, 3)
+    ids[:, _VERSION] = arrays.digits(version, 3)
     ids[:, [36, 55, 66, 70]] = ord(".")
     body = np.concatenate([ids[:, 15:36], ids[:, 37:55], ids[:, _SERIAL], ids[:, _VERSION]], axis=1)
     ids[:, 71] = mod37_36_check(body)
@@ -372,7 +377,7 @@ def _numbers(
     holder_code: pa.Array,
     division: np.ndarray,
     issued: np.ndarray,
-    places: w.Places,
+    places: arrays.Places,
     place: np.ndarray,
 ) -> pa.Array:
     """Certificate numbers in each type's printed form."""
@@ -381,19 +386,21 @@ def _numbers(
     div = pa.array(division).cast(pa.string())
 
     def serial(width: int) -> pa.Array:
-        return w.strings(w.digits(rng.integers(0, 10**width, m), width))
+        return arrays.strings(arrays.digits(rng.integers(0, 10**width, m), width))
 
-    province = w.pool(tuple(_PROVINCE_SHORT.values())).take(
+    province = arrays.pool(tuple(_PROVINCE_SHORT.values())).take(
         pa.array(np.searchsorted(np.array(list(_PROVINCE_SHORT)), division // 10_000))
     )
-    city = w.pool(places.cities).take(pa.array(place))
+    city = arrays.pool(places.cities).take(pa.array(place))
     forms = [
         holder_code,
-        w.concat([pa.array(["JY"] * m), pa.array(rng.integers(1, 4, m)).cast(pa.string()), div, serial(7)]),
-        w.concat([holder_code, serial(3), pa.array(["P"] * m)]),
+        arrays.concat(
+            [pa.array(["JY"] * m), pa.array(rng.integers(1, 4, m)).cast(pa.string()), div, serial(7)]
+        ),
+        arrays.concat([holder_code, serial(3), pa.array(["P"] * m)]),
         holder_code,
-        w.concat([pa.array(["J"] * m), div, pa.array(["-"] * m), year, pa.array(["-"] * m), serial(6)]),
-        w.concat(
+        arrays.concat([pa.array(["J"] * m), div, pa.array(["-"] * m), year, pa.array(["-"] * m), serial(6)]),
+        arrays.concat(
             [
                 province,
                 pa.array(["（"] * m),
@@ -405,7 +412,7 @@ def _numbers(
                 pa.array(["号"] * m),
             ]
         ),
-        w.concat([year, div, serial(7)]),
+        arrays.concat([year, div, serial(7)]),
     ]
     return _scatter(
         [
@@ -467,7 +474,7 @@ def changes(
             f"{updated} renewals and {deregistered} cancellations need that many clean valid certificates; "
             f"{n_existing} certificates have {renewable.size} renewable and {cancellable.size} valid"
         )
-    rng = w.block_rng(issuing.seed, _NEW_STREAM + day, 0)
+    rng = arrays.block_rng(issuing.seed, _NEW_STREAM + day, 0)
     renewed_rows = rng.choice(renewable, updated, replace=False)
     rest = np.setdiff1d(cancellable, renewed_rows)
     cancelled_rows = rng.choice(rest, deregistered, replace=False)
@@ -476,7 +483,7 @@ def changes(
     fresh = []
     for b in range((new + BLOCK_ROWS - 1) // BLOCK_ROWS):
         m = min(BLOCK_ROWS, new - b * BLOCK_ROWS)
-        rng_b = w.block_rng(issuing.seed, _NEW_STREAM + day, 1 + b)
+        rng_b = arrays.block_rng(issuing.seed, _NEW_STREAM + day, 1 + b)
         fresh.append(_block(issuing, rng_b, start + b * BLOCK_ROWS, m, dict.fromkeys(DEFECT_KINDS, 0))[0])
     added = _stamp(pa.Table.from_batches(fresh, schema=target), rng, issuing.as_of, day)
 
@@ -485,10 +492,10 @@ def changes(
     years = np.array([term[name] for name in renewed.column("type_name").to_pylist()])
     until = renewed.column("valid_until").to_numpy(zero_copy_only=False).astype("M8[D]")
     extended = until + (years * 365 + years // 4).astype("m8[D]")
-    renewed = _stamp(_set(renewed, "valid_until", w.dates(extended)), rng, issuing.as_of, day)
+    renewed = _stamp(_set(renewed, "valid_until", arrays.dates(extended)), rng, issuing.as_of, day)
 
     cancelled = existing.take(pa.array(cancelled_rows))
-    status = w.pool(("注销", "吊销")).take(pa.array((rng.random(deregistered) < 0.3).astype(np.int64)))
+    status = arrays.pool(("注销", "吊销")).take(pa.array((rng.random(deregistered) < 0.3).astype(np.int64)))
     cancelled = _stamp(_set(cancelled, "status", status), rng, issuing.as_of, day)
     return Changes(
         dataset="certificate",

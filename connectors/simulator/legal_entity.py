@@ -19,13 +19,14 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from connectors.simulator import names, population
+from connectors.simulator import arrays, names, population
 from connectors.simulator import world as w
 from connectors.simulator.population import Changes, SimulationReport, day_start, day_timestamps
 from schemas.contract import load_contract
@@ -108,7 +109,7 @@ SYSTEM_COLUMNS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class DefectRates(w.Rates):
+class DefectRates(arrays.Rates):
     """Share of rows carrying each defect; 0.2% each by default, like a well-run register."""
 
     DUPLICATE = "duplicate_uscc"
@@ -145,7 +146,7 @@ def generate(
     register = _world(n, seed=seed, rates=rates, world=world, as_of=as_of)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    return w.rebatch((batch for batch, _ in _blocks(register)), chunk_rows)
+    return arrays.rebatch((batch for batch, _ in _blocks(register)), chunk_rows)
 
 
 def _world(
@@ -154,14 +155,19 @@ def _world(
     if n < 0:
         raise ValueError(f"need n >= 0, got n={n}")
     if world is None:
-        world = w.World(seed=w.DEFAULT_SEED if seed is None else seed, as_of=as_of or w.start_of_today())
+        world = w.World(seed=w.DEFAULT_SEED if seed is None else seed, as_of=as_of or arrays.start_of_today())
     elif seed is not None and seed != world.seed:
         raise ValueError(f"seed {seed} disagrees with the world's seed {world.seed}")
     return world.with_register(n, rates)
 
 
 def _rates(world: w.World) -> DefectRates:
-    return world.entity_rates or DefectRates()
+    rates = world.entity_rates
+    if rates is None:
+        return DefectRates()
+    if not isinstance(rates, DefectRates):
+        raise TypeError(f"the world's entity rates are {type(rates).__name__}, not legal_entity.DefectRates")
+    return rates
 
 
 def _blocks(world: w.World) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
@@ -169,10 +175,11 @@ def _blocks(world: w.World) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
     rates = _rates(world)
     for b, start in enumerate(range(0, world.entities, BLOCK_ROWS)):
         m = min(BLOCK_ROWS, world.entities - start)
-        rng = w.block_rng(world.seed, _STREAM, b)
+        rng = arrays.block_rng(world.seed, _STREAM, b)
         yield _block(world, rng, start, m, rates.block_counts(start, m))
 
 
+@lru_cache(maxsize=4)
 def holders(world: w.World) -> w.Holders:
     """Clean existing (存续/在业) entities of the world's register: certificate holders."""
     codes, entity_names, divisions, established = [], [], [], []
@@ -204,32 +211,35 @@ def _block(
 ) -> tuple[pa.RecordBatch, np.ndarray]:
     """``m`` records of global positions ``start ..``, and the mask of clean existing ones."""
     people = world.people
-    places = w.places(world.as_of.year)
+    places = arrays.places(world.as_of.year)
     today = np.datetime64(world.as_of.date(), "D")
-    type_codes = np.array(list(TYPE_WEIGHTS))[w.pick(rng, TYPE_WEIGHTS, m)]
+    type_codes = np.array(list(TYPE_WEIGHTS))[arrays.pick(rng, TYPE_WEIGHTS, m)]
     place = rng.integers(0, places.codes.size, m)
     rep = people.adult[rng.integers(0, people.adult.size, m)]
     if established_on is None:
         adult_at = people.births[rep] + np.timedelta64(18 * 365 + 5, "D")
-        established = w.between(rng, np.maximum(adult_at, EARLIEST), np.full(m, today))
+        established = arrays.between(rng, np.maximum(adult_at, EARLIEST), np.full(m, today))
     else:
         established = np.full(m, established_on)
 
     index = np.arange(start, start + m, dtype=np.int64)
     legacy = established < _LEGACY_CODES_UNTIL
     body = np.empty((m, 8), dtype=np.uint8)
-    body[:] = w.digits(w.permuted(index, 10**8, world.seed, 61_803_399), 8)
+    body[:] = arrays.digits(arrays.permuted(index, 10**8, world.seed, 61_803_399), 8)
     body[~legacy, :2] = np.frombuffer(b"MA", dtype=np.uint8)
-    body[~legacy, 2:] = w.base_chars(
-        w.permuted(index[~legacy], 31**6, world.seed, 548_509_931), 6, w.USCC_ALPHABET
+    body[~legacy, 2:] = arrays.base_chars(
+        arrays.permuted(index[~legacy], 31**6, world.seed, 548_509_931), 6, arrays.USCC_ALPHABET
     )
     prefix = np.frombuffer(b"91", dtype=np.uint8)[None, :].repeat(m, axis=0)
     for code, two in _USCC_PREFIX.items():
         prefix[type_codes == code] = np.frombuffer(two.encode(), dtype=np.uint8)
-    uscc = w.uscc_matrix(prefix, places.codes[place], body)
+    uscc = arrays.uscc_matrix(prefix, places.codes[place], body)
 
-    at = w.assign(rng, m, counts, DefectRates.DUPLICATE)
-    for kind, breaker in (("bad_uscc_check", w.break_uscc_check), ("bad_org_code_check", w.break_org_check)):
+    at = arrays.assign(rng, m, counts, DefectRates.DUPLICATE)
+    for kind, breaker in (
+        ("bad_uscc_check", arrays.break_uscc_check),
+        ("bad_org_code_check", arrays.break_org_check),
+    ):
         part = uscc[at[kind]]
         breaker(rng, part)
         uscc[at[kind]] = part
@@ -242,7 +252,7 @@ def _block(
     rep_ids = people.ids.take(pa.array(rep))
     bad_rep = at["invalid_rep_id"]
     if bad_rep.size:
-        broken = w.break_ric(rng, rep_ids.take(pa.array(bad_rep)))
+        broken = arrays.break_ric(rng, rep_ids.take(pa.array(bad_rep)))
         mask = np.zeros(m, dtype=bool)
         mask[bad_rep] = True
         rep_ids = pc.replace_with_mask(rep_ids, pa.array(mask), broken)
@@ -252,27 +262,29 @@ def _block(
     combos = len(_TRADE_FIRST) * len(_TRADE_SECOND)
     trade[dups] = np.where(trade[dups] == trade[sources], (trade[dups] + 1) % combos, trade[dups])
     status = (
-        np.array(list(STATUS))[w.pick(rng, STATUS, m)] if established_on is None else np.full(m, ACTIVE[0])
+        np.array(list(STATUS))[arrays.pick(rng, STATUS, m)]
+        if established_on is None
+        else np.full(m, ACTIVE[0])
     )
     capital = _capital(rng, type_codes)
     columns = {
-        "uscc": w.strings(uscc),
+        "uscc": arrays.strings(uscc),
         "name": _names(rng, type_codes, place, industry, trade, places),
         "entity_type": pa.array(type_codes, pa.string()),
         "legal_rep_name": people.names.take(pa.array(rep)),
         "legal_rep_id_number": rep_ids,
         "registered_capital": _decimal(capital),
-        "establishment_date": w.dates(established),
+        "establishment_date": arrays.dates(established),
         "registration_authority": _authorities(type_codes, place, places),
         "division_code": pa.array(places.codes[place]).cast(pa.string()),
         "address": _addresses(rng, place, places),
         "status": pa.array(status, pa.string()),
-        "business_scope": w.pool(tuple(s for _, _, s in INDUSTRIES)).take(pa.array(industry)),
-        "updated_at": w.timestamps_after(rng, established, world.as_of),
+        "business_scope": arrays.pool(tuple(s for _, _, s in INDUSTRIES)).take(pa.array(industry)),
+        "updated_at": arrays.timestamps_after(rng, established, world.as_of),
     }
     target = schema()
     batch = pa.RecordBatch.from_arrays([columns[f.name].cast(f.type) for f in target], schema=target)
-    clean = ~w.defective(m, at) & np.isin(status, ACTIVE)
+    clean = ~arrays.defective(m, at) & np.isin(status, ACTIVE)
     return batch, clean
 
 
@@ -299,20 +311,20 @@ def _names(
     place: np.ndarray,
     industry: np.ndarray,
     trade: np.ndarray,
-    places: w.Places,
+    places: arrays.Places,
 ) -> pa.Array:
     individual = np.isin(type_codes, ("9100", "9200"))
-    city = w.pool(tuple(w.short_city(c) for c in places.cities)).take(pa.array(place))
-    county = w.pool(places.counties).take(pa.array(place))
-    first = w.pool(tuple(_TRADE_FIRST)).take(pa.array(trade // len(_TRADE_SECOND)))
-    second = w.pool(tuple(_TRADE_SECOND)).take(pa.array(trade % len(_TRADE_SECOND)))
+    city = arrays.pool(tuple(arrays.short_city(c) for c in places.cities)).take(pa.array(place))
+    county = arrays.pool(places.counties).take(pa.array(place))
+    first = arrays.pool(tuple(_TRADE_FIRST)).take(pa.array(trade // len(_TRADE_SECOND)))
+    second = arrays.pool(tuple(_TRADE_SECOND)).take(pa.array(trade % len(_TRADE_SECOND)))
     word = pc.if_else(
         pa.array(individual),
-        w.pool(tuple(s for _, s, _ in INDUSTRIES)).take(pa.array(industry)),
-        w.pool(tuple(i for i, _, _ in INDUSTRIES)).take(pa.array(industry)),
+        arrays.pool(tuple(s for _, s, _ in INDUSTRIES)).take(pa.array(industry)),
+        arrays.pool(tuple(i for i, _, _ in INDUSTRIES)).take(pa.array(industry)),
     )
-    suffix = w.pool(tuple(_SUFFIX.values())).take(pa.array(_suffix_index(type_codes, list(_SUFFIX))))
-    return w.concat([pc.if_else(pa.array(individual), county, city), first, second, word, suffix])
+    suffix = arrays.pool(tuple(_SUFFIX.values())).take(pa.array(_suffix_index(type_codes, list(_SUFFIX))))
+    return arrays.concat([pc.if_else(pa.array(individual), county, city), first, second, word, suffix])
 
 
 def _suffix_index(type_codes: np.ndarray, kinds: list[str]) -> np.ndarray:
@@ -322,22 +334,22 @@ def _suffix_index(type_codes: np.ndarray, kinds: list[str]) -> np.ndarray:
     return out
 
 
-def _authorities(type_codes: np.ndarray, place: np.ndarray, places: w.Places) -> pa.Array:
+def _authorities(type_codes: np.ndarray, place: np.ndarray, places: arrays.Places) -> pa.Array:
     """Companies limited by shares and foreign-invested ones register at the prefecture."""
-    county = w.pool(places.counties).take(pa.array(place))
-    city = w.pool(places.cities).take(pa.array(place))
+    county = arrays.pool(places.counties).take(pa.array(place))
+    city = arrays.pool(places.cities).take(pa.array(place))
     upper = pa.array(np.isin(type_codes, ("1200", "5000")))
-    return w.concat([pc.if_else(upper, city, county), pa.array(["市场监督管理局"] * type_codes.size)])
+    return arrays.concat([pc.if_else(upper, city, county), pa.array(["市场监督管理局"] * type_codes.size)])
 
 
-def _addresses(rng: np.random.Generator, place: np.ndarray, places: w.Places) -> pa.Array:
+def _addresses(rng: np.random.Generator, place: np.ndarray, places: arrays.Places) -> pa.Array:
     m = place.size
     floor = pc.binary_join_element_wise(pa.array(rng.integers(1, 30, m)).cast(pa.string()), "楼", "")
     in_building = pa.array(rng.random(m) < 0.5)
-    return w.concat(
+    return arrays.concat(
         [
-            w.pool(places.prefixes).take(pa.array(place)),
-            w.pool(names.STREETS).take(pa.array(rng.integers(0, len(names.STREETS), m))),
+            arrays.pool(places.prefixes).take(pa.array(place)),
+            arrays.pool(names.STREETS).take(pa.array(rng.integers(0, len(names.STREETS), m))),
             pa.array(rng.integers(1, 500, m)).cast(pa.string()),
             pa.array(["号"] * m),
             pc.if_else(in_building, floor, ""),
@@ -377,7 +389,9 @@ def to_system_columns(records: pa.Table | pa.RecordBatch) -> pa.Table:
     known = {**ENTITY_TYPES, **UNKNOWN_TYPES}
     index = pc.index_in(table.column("entity_type"), value_set=pa.array(list(known)))
     table = table.set_column(
-        table.schema.get_field_index("entity_type"), "entity_type", w.pool(tuple(known.values())).take(index)
+        table.schema.get_field_index("entity_type"),
+        "entity_type",
+        arrays.pool(tuple(known.values())).take(index),
     )
     return table.rename_columns([SYSTEM_COLUMNS[c] for c in table.column_names])
 
@@ -410,7 +424,7 @@ def fill(
     """
     started = time.perf_counter()
     register = _world(n, seed=seed, rates=rates, world=world, as_of=as_of)
-    batches = w.rebatch((batch for batch, _ in _blocks(register)), chunk_rows)
+    batches = arrays.rebatch((batch for batch, _ in _blocks(register)), chunk_rows)
     population.load_table(
         url,
         register_table(table),
@@ -466,14 +480,14 @@ def changes(
             f"{updated} updates and {deregistered} deregistrations need that many clean existing entities; "
             f"the register of {n_existing} rows has {candidates.size}"
         )
-    rng = w.block_rng(register.seed, _NEW_STREAM + day, 0)
+    rng = arrays.block_rng(register.seed, _NEW_STREAM + day, 0)
     picked = rng.choice(candidates, updated + deregistered, replace=False)
 
     opened = np.datetime64(day_start(anchor, day).date(), "D")
     fresh = [
         _block(
             register,
-            w.block_rng(register.seed, _NEW_STREAM + day, 1 + b),
+            arrays.block_rng(register.seed, _NEW_STREAM + day, 1 + b),
             n_existing + (day - 2) * MAX_NEW_PER_DAY + b * BLOCK_ROWS,
             min(BLOCK_ROWS, new - b * BLOCK_ROWS),
             dict.fromkeys(DEFECT_KINDS, 0),
@@ -485,7 +499,7 @@ def changes(
     added = _stamp(added, rng, anchor, day)
 
     moved = existing.take(pa.array(picked[:updated]))
-    places = w.places(anchor.year)
+    places = arrays.places(anchor.year)
     row_of = {code: row for row, code in enumerate(places.codes.tolist())}
     place = np.array([row_of[int(c)] for c in moved.column("division_code").to_pylist()], dtype=np.int64)
     moved = _set(moved, "address", _addresses(rng, place, places))

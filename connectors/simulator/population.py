@@ -30,12 +30,11 @@ from sqlalchemy.exc import OperationalError
 
 from connectors.errors import SourceUnreachableError
 from connectors.simulator import names
+from connectors.simulator.arrays import CHECK_CHARS, clean_persons
 from connectors.simulator.divisions import county_table
 from connectors.sql import connect, driver_reason, source_engine
 from schemas.contract import load_contract
 
-CHECK_CHARS = "10X98765432"
-"""GB 11643 check character for each value of S mod 11."""
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 FIRST_BIRTH = dt.date(1930, 1, 1)
 LAST_BIRTH = dt.date(2024, 12, 31)
@@ -604,8 +603,6 @@ def changes(
     ``deregistered`` clean active persons die (status 3) or move out (status 2). Updates
     are drawn from clean rows only, so each change is one valid record of a known key.
     """
-    from connectors.simulator.world import clean_persons
-
     anchor = as_of or dt.datetime.combine(dt.date.today(), dt.time())
     existing = pa.Table.from_batches(
         generate(n_existing, seed=seed, rates=rates, chunk_rows=chunk_rows, as_of=anchor)

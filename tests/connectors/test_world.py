@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from stdnum.cn import ric, uscc
 
-from connectors.simulator import population
+from connectors.simulator import arrays, population
 from connectors.simulator import world as w
 
 AS_OF = dt.datetime(2025, 6, 1)
@@ -32,7 +32,7 @@ def org_code_ok(code: str) -> bool:
 def test_published_codes_rebuild_from_their_parts(code: str) -> None:
     assert org_code_ok(code[8:17])
     parts = np.frombuffer(code.encode(), dtype=np.uint8)[None, :]
-    rebuilt = w.uscc_matrix(parts[:, :2], np.array([int(code[2:8])]), parts[:, 8:16])
+    rebuilt = arrays.uscc_matrix(parts[:, :2], np.array([int(code[2:8])]), parts[:, 8:16])
     assert bytes(rebuilt[0]).decode() == code
 
 
@@ -40,45 +40,47 @@ def test_generated_codes_pass_stdnum_and_each_breaker_fails_only_its_rule() -> N
     rng = np.random.default_rng(1)
     n = 2_000
     index = np.arange(n)
-    body = w.base_chars(w.permuted(index, 31**8, 5, 19_088_743), 8, w.USCC_ALPHABET)
+    body = arrays.base_chars(arrays.permuted(index, 31**8, 5, 19_088_743), 8, arrays.USCC_ALPHABET)
     prefix = np.frombuffer(b"91", dtype=np.uint8)[None, :].repeat(n, axis=0)
-    codes = w.uscc_matrix(prefix, np.full(n, 330106), body)
-    text = w.strings(codes).to_pylist()
+    codes = arrays.uscc_matrix(prefix, np.full(n, 330106), body)
+    text = arrays.strings(codes).to_pylist()
     assert len(set(text)) == n
     assert all(uscc.is_valid(c) and org_code_ok(c[8:17]) for c in text)
 
     bad_check = codes.copy()
-    w.break_uscc_check(rng, bad_check)
-    assert not any(uscc.is_valid(c) for c in w.strings(bad_check).to_pylist())
+    arrays.break_uscc_check(rng, bad_check)
+    assert not any(uscc.is_valid(c) for c in arrays.strings(bad_check).to_pylist())
     bad_org = codes.copy()
-    w.break_org_check(rng, bad_org)
-    assert all(uscc.is_valid(c) and not org_code_ok(c[8:17]) for c in w.strings(bad_org).to_pylist())
+    arrays.break_org_check(rng, bad_org)
+    assert all(uscc.is_valid(c) and not org_code_ok(c[8:17]) for c in arrays.strings(bad_org).to_pylist())
 
 
 def test_government_codes_are_valid_and_fixed_by_county_and_office() -> None:
-    codes = w.strings(w.government_uscc(np.array([330106, 330106, 110105]), np.array([0, 1, 0]))).to_pylist()
+    codes = arrays.strings(
+        arrays.government_uscc(np.array([330106, 330106, 110105]), np.array([0, 1, 0]))
+    ).to_pylist()
     assert all(uscc.is_valid(c) and org_code_ok(c[8:17]) and c.startswith("11") for c in codes)
     assert len(set(codes)) == 3 and codes[0][2:8] == "330106"
-    assert w.strings(w.government_uscc(np.array([330106]), np.array([0]))).to_pylist() == codes[:1]
+    assert arrays.strings(arrays.government_uscc(np.array([330106]), np.array([0]))).to_pylist() == codes[:1]
 
 
 def test_permuted_is_a_bijection_and_refuses_a_shared_factor() -> None:
-    values = w.permuted(np.arange(10_000), 10_000, 3, 6_181)
+    values = arrays.permuted(np.arange(10_000), 10_000, 3, 6_181)
     assert np.array_equal(np.sort(values), np.arange(10_000))
     with pytest.raises(ValueError, match="factor"):
-        w.permuted(np.arange(3), 100, 0, 10)
+        arrays.permuted(np.arange(3), 100, 0, 10)
 
 
 def test_ric_breaker_and_clean_persons_agree_with_stdnum() -> None:
     table = pa.Table.from_batches(
         population.generate(6_000, seed=4, rates=RATES, chunk_rows=2_000, as_of=AS_OF)
     )
-    clean = w.clean_persons(table)
+    clean = arrays.clean_persons(table)
     counts = RATES.counts(6_000)
     assert int(clean.sum()) == 6_000 - population.expected_quarantined(counts)
     ids = table.column("id_number").to_pylist()
     assert all(ric.is_valid(ids[i]) for i in np.flatnonzero(clean))
-    broken = w.break_ric(
+    broken = arrays.break_ric(
         np.random.default_rng(2), table.column("id_number").take(pa.array(np.flatnonzero(clean)[:500]))
     )
     assert not any(ric.is_valid(x) for x in broken.to_pylist())
@@ -103,7 +105,7 @@ def test_the_world_holds_exactly_the_registry_persons() -> None:
 
 def test_rebatch_keeps_records_and_sizes() -> None:
     batches = [pa.record_batch({"x": list(range(i, i + 7))}) for i in range(0, 70, 7)]
-    out = list(w.rebatch(iter(batches), 20))
+    out = list(arrays.rebatch(iter(batches), 20))
     assert [b.num_rows for b in out] == [20, 20, 20, 10]
     assert pa.Table.from_batches(out).column("x").to_pylist() == list(range(70))
 
@@ -135,7 +137,7 @@ def test_population_changes_are_exact(day2: tuple[pa.Table, population.Changes])
     new_ids = changes.new.column("id_number").to_pylist()
     assert len(set(new_ids)) == 120 and not set(new_ids) & set(before)
     assert all(ric.is_valid(x) for x in new_ids)
-    assert w.clean_persons(changes.new).all()
+    assert arrays.clean_persons(changes.new).all()
     for row in changes.updated.to_pylist():
         old = before[row["id_number"]]
         assert old["registration_status"] == "1" and row["name"] == old["name"]

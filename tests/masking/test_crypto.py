@@ -9,10 +9,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from masking.crypto import MAPPING_SCHEMA, decrypt_array, encrypt_array, key_versions, token_mapping
+from masking.crypto import decrypt_array, encrypt_array, key_versions
 from masking.errors import CiphertextError, MaskRuleError
 from masking.keys import MASTER_KEY_ENV, Keyring
 from masking.rules import token
+from masking.token_map import MAPPING_SCHEMA, token_mapping
 
 IDS = ["11010519491231002X", "440305199001011234", "11010519491231002X", "", None]
 
