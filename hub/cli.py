@@ -27,6 +27,7 @@ from hub import (
     sharing_cli,
 )
 from hub.keys_cli import decrypt_app, keys_app
+from hub.render import arrow_table
 from hub.scan_cli import scan as scan_command
 from hub.settings import HubSettings, get_settings
 from schemas.errors import HubError
@@ -379,7 +380,7 @@ def query(
     result, entry = run_query(store, Gateway(QueryEngine(_tables(settings))), request)
     table = result.table
     if output is OutputFormat.table and out is None:
-        console.print(_arrow_table(table, limit))
+        console.print(arrow_table(table, limit))
     else:
         _write_result(table, output, out)
     snapshots = ", ".join(f"{d} snapshot {s}" for d, s in result.snapshots.items())
@@ -408,13 +409,6 @@ def _write_result(table, output: OutputFormat, out: Path | None) -> None:
         sys.stdout.buffer.flush()
     else:
         out.write_bytes(sink.getvalue())
-
-
-def _arrow_table(result, limit: int) -> Table:
-    table = Table(*result.column_names, caption=f"{result.num_rows} row(s)")
-    for row in result.slice(0, limit).to_pylist():
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    return table
 
 
 # -- batches ------------------------------------------------------------------------------

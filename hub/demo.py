@@ -27,6 +27,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from hub.render import arrow_table
 from hub.settings import HubSettings
 from schemas.errors import FatalError
 
@@ -300,7 +301,6 @@ def _read_back(settings: HubSettings, batch: Any) -> int:
 
 def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -> None:
     from catalog.tables import QueryEngine
-    from hub.cli import _arrow_table
     from hub.pipeline import _store, _tables
 
     console.print("[5/5] results")
@@ -340,7 +340,7 @@ def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -
         request = QueryRequest(system=subscriber, sql=sql, purpose=PURPOSE, client="hub demo")
         result, entry = run_query(store, gateway, request)
         console.print(f"DuckDB as {subscriber.id}, {title} (access-log entry {entry}):\n  {sql}")
-        console.print(_arrow_table(result.table, 10))
+        console.print(arrow_table(result.table, 10))
     population = batches["population"]
     if population.k_anonymity is not None:
         console.print(
