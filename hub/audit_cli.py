@@ -21,11 +21,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hub.context import HubContext, hub_context
 from hub.settings import get_settings
 
 if TYPE_CHECKING:
     from catalog.audit import Filters, Report, Verification
-    from catalog.metadata import MetadataStore
 
 audit_app = typer.Typer(
     help="The tamper-evident access log: verify, report, export, purge.", no_args_is_help=True
@@ -86,7 +86,7 @@ def verify(
     """Walk the chain and the signed checkpoints; name the first bad entry (exit 7) if any."""
     from catalog.audit import AccessLog, AuditIntegrityError, read_public_keys, record_access
 
-    store = _store()
+    store = hub_context().store
     log = AccessLog(store)
     keys = None
     if public_key is not None:
@@ -172,7 +172,7 @@ def report(
 
     if html is not None:
         _writable(html, "--html")
-    store = _store()
+    store = hub_context().store
     client = _client()
     auditor = require_auditor(store, actor, action="audit.report", client=client)
     filters = _filters(system, dataset, since, until, outcome)
@@ -218,7 +218,7 @@ def export(
     from catalog.audit import AccessLog, record_access, require_auditor
 
     _writable(out, "--out")
-    store = _store()
+    store = hub_context().store
     client = _client()
     auditor = require_auditor(store, actor, action="audit.export", client=client)
     filters = _filters(system, dataset, since, until, outcome)
@@ -252,12 +252,11 @@ def replay(
     from catalog.access import Gateway, replay_query
     from catalog.audit import record_access, require_auditor
     from catalog.tables import QueryEngine
-    from hub.pipeline import _tables
 
-    store = _store()
+    store = hub_context().store
     client = _client()
     auditor = require_auditor(store, actor, action="audit.replay", client=client)
-    done = replay_query(store, Gateway(QueryEngine(_tables(get_settings()))), entry)
+    done = replay_query(store, Gateway(QueryEngine(HubContext(get_settings()).tables)), entry)
     table = done.result.table
     record_access(
         store,
@@ -352,7 +351,7 @@ def purge(
     """Remove entries older than a date past retention; a signed checkpoint keeps the chain verifiable."""
     from catalog.audit import AccessLog, require_auditor
 
-    store = _store()
+    store = hub_context().store
     client = _client()
     day = _date(before, "--before")
     auditor = require_auditor(store, actor, action="audit.purge", client=client)
@@ -382,7 +381,7 @@ def checkpoints(
     """The signed checkpoints of the log (and, with --write, a new one)."""
     from catalog.audit import AccessLog
 
-    log = AccessLog(_store())
+    log = AccessLog(hub_context().store)
     if write:
         made = log.checkpoint(actor=(actor or "").strip() or None, client=_client())
         if not as_json:
@@ -432,15 +431,6 @@ def public_key(
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _store() -> MetadataStore:
-    from hub.pipeline import _store as store_of
-
-    settings = get_settings()
-    settings.ensure_home()
-    store: MetadataStore = store_of(settings)
-    return store
 
 
 def _client() -> str:

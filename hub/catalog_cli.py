@@ -20,7 +20,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from hub.settings import HubSettings, get_settings
+from hub.context import HubContext, hub_context
+from hub.settings import HubSettings
 from schemas.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -43,18 +44,11 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
 
 
-def _settings() -> HubSettings:
-    settings = get_settings()
-    settings.ensure_home()
-    return settings
-
-
 def _catalogue(settings: HubSettings | None = None) -> Catalogue:
     from catalog.entries import Catalogue
-    from hub.pipeline import _store, _tables
 
-    settings = settings or _settings()
-    return Catalogue(_store(settings), tables=_tables(settings))
+    settings = settings or hub_context().settings
+    return Catalogue(HubContext(settings).store, tables=HubContext(settings).tables)
 
 
 def _dump(value: Any) -> None:
@@ -384,7 +378,7 @@ def lineage(
     """Where a dataset's data came from: source -> batch -> snapshot (-> deliveries)."""
     from catalog.entries import dataset_lineage, openlineage_file
 
-    settings = _settings()
+    settings = hub_context().settings
     catalogue = _catalogue(settings)
     dataset = catalogue.known(dataset)
     current = catalogue.facts(dataset).snapshot_id
@@ -439,7 +433,7 @@ def status(
     from catalog.entries import status as coverage
     from connectors.config import load_sources
 
-    settings = _settings()
+    settings = hub_context().settings
     catalogue = _catalogue(settings)
     providers = [
         Provider(v.dataset, v.content.provider, v.content.provider_code, v.content.update_cycle)

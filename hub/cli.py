@@ -26,6 +26,7 @@ from hub import (
     serve_cli,
     sharing_cli,
 )
+from hub.context import HubContext, hub_context
 from hub.keys_cli import decrypt_app, keys_app
 from hub.render import arrow_table
 from hub.scan_cli import scan as scan_command
@@ -54,12 +55,6 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _settings() -> HubSettings:
-    settings = get_settings()
-    settings.ensure_home()
-    return settings
-
-
 # -- broker -------------------------------------------------------------------------------
 
 
@@ -72,21 +67,21 @@ def _broker(settings: HubSettings):
 @broker_app.command("start")
 def broker_start() -> None:
     """Start the embedded broker on 127.0.0.1 (no-op when already running)."""
-    status = _broker(_settings()).start()
+    status = _broker(hub_context().settings).start()
     console.print(f"broker running at [bold]{status.address}[/] (pid {status.pid}, log {status.log_path})")
 
 
 @broker_app.command("stop")
 def broker_stop() -> None:
     """Stop the embedded broker (its topics are gone; replay them from the catalogue)."""
-    _broker(_settings()).stop()
+    _broker(hub_context().settings).stop()
     console.print("broker stopped")
 
 
 @broker_app.command("status")
 def broker_status() -> None:
     """Whether the embedded broker runs, where, and its log."""
-    status = _broker(_settings()).status()
+    status = _broker(hub_context().settings).status()
     if status.running:
         console.print(f"running at {status.address} (pid {status.pid}, log {status.log_path})")
     else:
@@ -105,7 +100,7 @@ def db_current() -> None:
     from catalog.metadata import migrate
     from schemas.errors import redact_url
 
-    settings = _settings()
+    settings = hub_context().settings
     url = settings.catalog.metadata_url or ""
     engine = create_engine(url)
     try:
@@ -125,9 +120,7 @@ def db_current() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the metadata database to the newest revision (also done whenever the hub opens it)."""
-    from hub.pipeline import _store
-
-    _store(_settings())
+    hub_context().store.engine.dispose()  # opening the store migrates it
     db_current()
 
 
@@ -145,11 +138,10 @@ def simulate(
     ] = None,
 ) -> None:
     """Fill a simulated department system with records carrying known defects."""
-    from hub.pipeline import _source
     from hub.simulate import simulate as fill
 
-    settings = _settings()
-    config = _source(source, settings)
+    settings = hub_context().settings
+    config = HubContext(settings).source(source)
     with _progress() as bar:
         task = bar.add_task("simulate", total=rows)
         report = fill(
@@ -168,10 +160,9 @@ def simulate(
 def sources_list() -> None:
     """Sources with their department, dataset, kind, last batch and watermark."""
     from connectors.config import load_sources
-    from hub.pipeline import _store
 
-    settings = _settings()
-    store = _store(settings)
+    settings = hub_context().settings
+    store = HubContext(settings).store
     table = Table("source", "department", "dataset", "kind", "schedule", "last batch", "state", "watermark")
     for name, source in sorted(load_sources(settings.connectors.sources_dir).items()):
         last = store.last_batch_of_source(name)
@@ -221,7 +212,7 @@ def run_source(
     """Run one batch of a source in this process: extract, validate, mask, register, publish."""
     from hub import pipeline
 
-    settings = _settings()
+    settings = hub_context().settings
     with _progress() as bar:
         tasks: dict[str, int] = {}
 
@@ -270,7 +261,7 @@ def publish_batch(
         )
     if (replay is None) != (from_snapshot is None):
         raise typer.BadParameter("--replay GRANT and --from-snapshot ID go together")
-    settings = _settings()
+    settings = hub_context().settings
     with _progress() as bar:
         task = bar.add_task("publish", total=None)
 
@@ -284,7 +275,7 @@ def publish_batch(
         else:
             report = pipeline.publish_pending(settings=settings, progress=progress)
     if batch_id is not None:
-        batch = pipeline._store(settings).get_batch(batch_id)
+        batch = HubContext(settings).store.get_batch(batch_id)
         console.print(
             f"batch {batch_id}: {sent} messages sent now; {batch.status}, "
             f"{batch.messages_published} messages in all"
@@ -359,10 +350,9 @@ def query(
     from catalog.access import Gateway, Limits, QueryRequest, run_query
     from catalog.sharing import live_system
     from catalog.tables import QueryEngine
-    from hub.pipeline import _store, _tables
 
-    settings = _settings()
-    store = _store(settings)
+    settings = hub_context().settings
+    store = HubContext(settings).store
     defaults = Limits(seconds=settings.api.query_seconds, rows=settings.api.query_max_rows)
     limits = Limits(
         seconds=timeout if timeout is not None else defaults.seconds,
@@ -377,7 +367,7 @@ def query(
         client=f"cli:{getpass.getuser()}@{socket.gethostname()}",
         limits=limits,
     )
-    result, entry = run_query(store, Gateway(QueryEngine(_tables(settings))), request)
+    result, entry = run_query(store, Gateway(QueryEngine(HubContext(settings).tables)), request)
     table = result.table
     if output is OutputFormat.table and out is None:
         console.print(arrow_table(table, limit))
@@ -420,10 +410,9 @@ def batches_list(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
 ) -> None:
     """Recent batches with their accounting."""
-    from hub.pipeline import _store
 
     table = Table("batch", "status", "in", "valid", "quarantined", "snapshot", "messages", "started")
-    for b in _store(_settings()).list_batches(dataset=dataset, limit=limit):
+    for b in hub_context().store.list_batches(dataset=dataset, limit=limit):
         table.add_row(
             b.id,
             b.status,
@@ -438,13 +427,12 @@ def batches_list(
 @batches_app.command("show")
 def batches_show(batch_id: Annotated[str, typer.Argument(help="Batch id.")]) -> None:
     """One batch's catalogue record and why rows were quarantined."""
-    _print_batch(_settings(), batch_id)
+    _print_batch(hub_context().settings, batch_id)
 
 
 def _print_batch(settings: HubSettings, batch_id: str) -> None:
-    from hub.pipeline import _store
 
-    store = _store(settings)
+    store = HubContext(settings).store
     b = store.get_batch(batch_id)
     record = Table(title=f"batch {b.id}", show_header=False)
     for label, value in (
@@ -494,7 +482,7 @@ def demo(
     """Whole path on embedded defaults: source -> Airflow DAG -> Iceberg -> DuckDB -> Kafka."""
     from hub.demo import run_demo
 
-    run_demo(_settings(), rows=rows, console=console, progress=_progress)
+    run_demo(hub_context().settings, rows=rows, console=console, progress=_progress)
 
 
 @app.command("settings")

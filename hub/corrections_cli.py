@@ -12,13 +12,14 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.settings import HubSettings, get_settings
+from hub.context import HubContext, hub_context
+from hub.settings import HubSettings
 
 if TYPE_CHECKING:
     from catalog.metadata import Correction, MetadataStore
@@ -41,19 +42,6 @@ class Status(StrEnum):
     corrected = "corrected"
 
 
-def _settings() -> HubSettings:
-    settings = get_settings()
-    settings.ensure_home()
-    return settings
-
-
-def _store(settings: HubSettings) -> MetadataStore:
-    from hub.pipeline import _store as store
-
-    found: MetadataStore = store(settings)
-    return found
-
-
 def _today() -> date:
     from catalog.sharing import today_cst
 
@@ -74,7 +62,7 @@ def corrections_list(
     """Correction requests with their deadlines, earliest first."""
     from catalog.corrections import Corrections
 
-    store = _store(_settings())
+    store = hub_context().store
     today = _today()
     requests = Corrections(store).find(
         dataset=dataset,
@@ -114,8 +102,8 @@ def corrections_show(
     """One request, its thread, and the quarantined row behind it (raw for the source's stewards)."""
     from catalog.corrections import Corrections
 
-    settings = _settings()
-    store = _store(settings)
+    settings = hub_context().settings
+    store = HubContext(settings).store
     corrections = Corrections(store)
     request = corrections.get(correction_id)
     quarantined = request.batch_id is not None and request.row is not None
@@ -200,7 +188,7 @@ def _print_quarantine(
         console.print(f"batch {batch_id}: no quarantined row" + (f" breaking {rule}" if rule else ""))
         return
     contract = load_contract(batch.dataset)
-    keyring = None if raw else _keyring(settings)
+    keyring = None if raw else HubContext(settings).keyring()
     for entry in entries:
         values = (
             {k: "" if v is None else str(v) for k, v in entry.record.items() if not k.startswith("_")}
@@ -232,12 +220,6 @@ def _print_quarantine(
         console.print("values masked; a steward of the source department sees them raw with --as NAME")
 
 
-def _keyring(settings: HubSettings) -> Any:
-    from masking.keys import Keyring
-
-    return Keyring.load(settings.masking.keyring_path, master_key_file=settings.masking.master_key_file)
-
-
 def batches_quarantine(
     batch_id: Annotated[str, typer.Argument(help="Batch id.")],
     actor: As = None,
@@ -245,8 +227,8 @@ def batches_quarantine(
     limit: Annotated[int, typer.Option(help="Rows shown at most.")] = 20,
 ) -> None:
     """A batch's quarantined rows with the rules they broke (raw only for the source's stewards)."""
-    settings = _settings()
-    store = _store(settings)
+    settings = hub_context().settings
+    store = HubContext(settings).store
     steward = _raw_reader(store, batch_id, actor)
     _print_quarantine(settings, store, batch_id, None, steward, limit=limit, rule=rule)
 
@@ -264,12 +246,11 @@ def corrections_file(
 ) -> None:
     """File a correction request against a shared record, for a consumer system."""
     from catalog.corrections import file_request
-    from hub.pipeline import _tables
 
-    settings = _settings()
+    settings = hub_context().settings
     request, warning = file_request(
-        _store(settings),
-        _tables(settings),
+        HubContext(settings).store,
+        HubContext(settings).tables,
         dataset=dataset,
         token=token,
         field=field,
@@ -316,7 +297,7 @@ def corrections_reply(
     """Add a message to a request's thread (a steward of either side)."""
     from catalog.corrections import Corrections
 
-    corrections = Corrections(_store(_settings()))
+    corrections = Corrections(hub_context().store)
     request = corrections.get(correction_id)
     author = _may_answer(corrections.store, actor, request, "correction.reply")
     corrections.reply(correction_id, author=author, message=message)
@@ -333,7 +314,7 @@ def corrections_resolve(
     from catalog.corrections import Corrections
     from catalog.sharing import require_steward
 
-    corrections = Corrections(_store(_settings()))
+    corrections = Corrections(hub_context().store)
     request = corrections.get(correction_id)
     steward = require_steward(
         corrections.store,
@@ -356,7 +337,7 @@ def corrections_export(
     """Export requests as CSV for a department (Chinese headers, no raw values)."""
     from catalog.corrections import Corrections
 
-    written = Corrections(_store(_settings())).export_csv(
+    written = Corrections(hub_context().store).export_csv(
         out,
         today=_today(),
         department_code=department,
@@ -378,9 +359,9 @@ def batches_release(
     """Release a held batch (a steward of its source department): mask, register, publish."""
     from hub import pipeline
 
-    settings = _settings()
+    settings = hub_context().settings
     result = pipeline.release(batch_id, steward=actor, reason=reason, settings=settings, publish_rows=publish)
-    batch = _store(settings).get_batch(batch_id)
+    batch = HubContext(settings).store.get_batch(batch_id)
     console.print(
         f"batch {batch_id} released by {batch.released_by} ({batch.release_reason}); "
         f"registered as snapshot {result.snapshot_id}, {batch.rows_valid} rows"

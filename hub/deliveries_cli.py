@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hub.settings import HubSettings, get_settings
+from hub.context import HubContext, hub_context
 
 deliveries_app = typer.Typer(
     help="Deliveries to the grants' Kafka topics (the outbox) and their message schemas.",
@@ -28,12 +28,6 @@ console = Console()
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``hub`` app."""
     app.add_typer(deliveries_app, name="deliveries")
-
-
-def _settings() -> HubSettings:
-    settings = get_settings()
-    settings.ensure_home()
-    return settings
 
 
 def _when(moment: datetime | None) -> str:
@@ -53,12 +47,11 @@ def deliveries_list(
     """Deliveries, newest first: grant, batch, snapshot, status, messages, why one waits or was cancelled."""
     from catalog.deliveries import list_deliveries
     from catalog.metadata import DeliveryStatus
-    from hub.pipeline import _store
 
     if status is not None and status not in {s.value for s in DeliveryStatus}:
         raise typer.BadParameter(f"{status!r} is not one of pending, sent, cancelled", param_hint="--status")
     found = list_deliveries(
-        _store(_settings()), grant_id=grant, batch_id=batch, status=status, dataset=dataset, limit=limit
+        hub_context().store, grant_id=grant, batch_id=batch, status=status, dataset=dataset, limit=limit
     )
     table = Table("delivery", "grant", "kind", "batch", "snapshot", "status", "messages", "at", "note")
     for d in found:
@@ -86,10 +79,9 @@ def deliveries_schema(
 ) -> None:
     """What a grant's subscriber receives: topic, key, headers and the JSON Schema of a value."""
     from catalog.deliveries import subscription
-    from hub.pipeline import _store
 
-    settings = _settings()
-    described = subscription(_store(settings), grant, topic_prefix=settings.kafka.topic_prefix)
+    settings = hub_context().settings
+    described = subscription(HubContext(settings).store, grant, topic_prefix=settings.kafka.topic_prefix)
     if as_json:
         json.dump(described, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

@@ -27,6 +27,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from hub.context import HubContext
 from hub.render import arrow_table
 from hub.settings import HubSettings
 from schemas.errors import FatalError
@@ -81,10 +82,10 @@ def run_demo(settings: HubSettings, *, rows: int, console: Console, progress: Ca
     else:
         console.print(f"[2/5] using Kafka at {settings.kafka.bootstrap_servers}")
 
-    from hub.pipeline import _store
-
     _subscribe(settings, console=console)
-    day = 1 + sum(1 for b in _store(settings).list_batches(dataset="population", limit=1000) if b.snapshot_id)
+    day = 1 + sum(
+        1 for b in HubContext(settings).store.list_batches(dataset="population", limit=1000) if b.snapshot_id
+    )
     with _departments(settings, rows=rows, day=day, console=console, progress=progress):
         batches = _run_dags(settings, console=console, progress=progress)
     _show(settings, batches, console=console)
@@ -109,10 +110,9 @@ def _subscribe(settings: HubSettings, *, console: Console) -> None:
         list_systems,
         submit_request,
     )
-    from hub.pipeline import _store
     from schemas.contract import load_contract
 
-    store = _store(settings)
+    store = HubContext(settings).store
     code, department, system, name = SUBSCRIBER
     if STEWARD not in {person.name for person, _ in list_people(store)}:
         add_person(store, STEWARD, roles=["steward"], hub_wide=True, actor=STEWARD)
@@ -133,9 +133,8 @@ def _subscribe(settings: HubSettings, *, console: Console) -> None:
         grants.append(f"{dataset} grant {grant.id}")
     console.print(f"      subscriber {system} ({department}): {', '.join(grants)}")
     from catalog.entries import Catalogue
-    from hub.pipeline import _tables
 
-    catalogue = Catalogue(store, tables=_tables(settings))
+    catalogue = Catalogue(store, tables=HubContext(settings).tables)
     published = [catalogue.publish(dataset, by=STEWARD, note="demo") for dataset in DATASETS]
     console.print(
         "      catalogue entries published: "
@@ -152,15 +151,14 @@ def _departments(
     from connectors.simulator import certificate, drop, legal_entity, population
     from connectors.simulator.issuing_api import IssuingApi
     from connectors.simulator.world import World
-    from hub.pipeline import _source
     from hub.simulate import target_url
 
     env = settings.source_env()
     world = World(seed=SEED, persons=rows, entities=max(rows // 5, 100), as_of=_as_of(settings, day))
     n_certificates = max(rows // 2, 100)
-    population_url = target_url(_source("population", settings), settings)
-    entity_url = target_url(_source("legal_entity", settings), settings)
-    drop_source = _source("certificate_files", settings).connector
+    population_url = target_url(HubContext(settings).source("population"), settings)
+    entity_url = target_url(HubContext(settings).source("legal_entity"), settings)
+    drop_source = HubContext(settings).source("certificate_files").connector
     if not isinstance(drop_source, FileConnectorConfig):
         raise FatalError("source certificate_files is expected to be a file drop")
     drops = Path(expand(drop_source.folder, env))
@@ -251,11 +249,10 @@ def _as_of(settings: HubSettings, day: int) -> dt.datetime:
 
 def _run_dags(settings: HubSettings, *, console: Console, progress: Callable[[], Any]) -> dict[str, Any]:
     from hub import airflow_runner
-    from hub.pipeline import _store
 
     log_path = settings.home / "airflow" / "demo.log"
     console.print(f"[4/5] running one DAG per source through Airflow (log {log_path})")
-    store = _store(settings)
+    store = HubContext(settings).store
     batches: dict[str, Any] = {}
     with progress() as bar:
         steps = bar.add_task("airflow", total=1 + len(SOURCES) * len(DAG_TASKS))
@@ -282,11 +279,10 @@ def _read_back(settings: HubSettings, batch: Any) -> int:
     """Messages a Kafka consumer finds on the grants' topics for the batch's deliveries."""
     from catalog.deliveries import count_messages, list_deliveries
     from catalog.metadata import DeliveryKind, DeliveryStatus
-    from hub.pipeline import _store
 
     read = 0
     for delivery in list_deliveries(
-        _store(settings), batch_id=batch.id, status=DeliveryStatus.SENT, limit=None
+        HubContext(settings).store, batch_id=batch.id, status=DeliveryStatus.SENT, limit=None
     ):
         if delivery.kind is DeliveryKind.REPLAY:
             continue
@@ -301,10 +297,9 @@ def _read_back(settings: HubSettings, batch: Any) -> int:
 
 def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -> None:
     from catalog.tables import QueryEngine
-    from hub.pipeline import _store, _tables
 
     console.print("[5/5] results")
-    store = _store(settings)
+    store = HubContext(settings).store
     table = Table("source", "rows in", "valid", "quarantined", "in = valid + q", "published", "read back")
     for source, batch in batches.items():
         read = _read_back(settings, batch)
@@ -334,7 +329,7 @@ def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -
     from catalog.access import Gateway, QueryRequest, run_query
     from catalog.sharing import live_system
 
-    gateway = Gateway(QueryEngine(_tables(settings)))
+    gateway = Gateway(QueryEngine(HubContext(settings).tables))
     subscriber = live_system(store, SUBSCRIBER[2])
     for title, sql in QUERIES.items():
         request = QueryRequest(system=subscriber, sql=sql, purpose=PURPOSE, client="hub demo")

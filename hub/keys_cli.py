@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hub.context import hub_context
 from hub.settings import get_settings
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def keys_verify() -> None:
 def keys_decryptions(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
     """Recorded uses of `hub decrypt`, refused ones included."""
     table = Table("time", "steward", "reason", "values", "key versions", "os user", "host", "outcome")
-    for d in _store().list_decryptions(limit=limit):
+    for d in hub_context().store.list_decryptions(limit=limit):
         table.add_row(
             f"{d.at:%Y-%m-%d %H:%M:%S}",
             d.steward or "",
@@ -183,7 +184,7 @@ def decrypt(
     from schemas.errors import AccessDeniedError
 
     given = _read_values(values or [], file)
-    store = _store()
+    store = hub_context().store
     versions: list[int] = []
     steward, reason = (steward or "").strip() or None, (reason or "").strip() or None
 
@@ -274,14 +275,6 @@ def _read_values(values: list[str], file: Path | None) -> list[str]:
         return values
     text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def _store() -> MetadataStore:
-    from hub.pipeline import _store as store_of
-
-    settings = get_settings()
-    settings.ensure_home()
-    return store_of(settings)
 
 
 def _os_user() -> str:

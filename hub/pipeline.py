@@ -16,14 +16,14 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
-from functools import lru_cache
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hub.context import HubContext
 from hub.settings import HubSettings, get_settings
 from schemas.contract import BATCH_ID_COLUMN, Contract, load_contract
 from schemas.errors import FatalError, HubError
@@ -69,40 +69,6 @@ def _noop(step: str, rows: int) -> None:
     return None
 
 
-def _store(settings: HubSettings) -> Any:
-    assert settings.catalog.metadata_url is not None
-    return _store_for(settings.catalog.metadata_url)
-
-
-@lru_cache(maxsize=8)
-def _store_for(url: str) -> Any:
-    """One store (and connection pool) per metadata URL for the life of the process."""
-    from catalog.metadata import MetadataStore
-
-    return MetadataStore(url)
-
-
-def _tables(settings: HubSettings) -> Any:
-    from catalog.tables import SharedTables
-
-    assert settings.catalog.iceberg_url is not None and settings.catalog.warehouse is not None
-    return SharedTables(
-        settings.catalog.iceberg_url, settings.catalog.warehouse, namespace=settings.catalog.namespace
-    )
-
-
-def _keyring(settings: HubSettings) -> Any:
-    from masking.keys import Keyring
-
-    return Keyring.load(settings.masking.keyring_path, master_key_file=settings.masking.master_key_file)
-
-
-def _today(settings: HubSettings) -> date:
-    if settings.quality.today:
-        return date.fromisoformat(settings.quality.today)
-    return date.today()
-
-
 def _read_chunks(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
     parquet = pq.ParquetFile(path)
     yield from parquet.iter_batches(batch_size=rows)
@@ -124,12 +90,6 @@ class _StageWriter:
 
     def close(self) -> None:
         self._writer.close()
-
-
-def _source(name: str, settings: HubSettings) -> SourceConfig:
-    from connectors.config import get_source
-
-    return get_source(name, settings.connectors.sources_dir)
 
 
 def _open(source: SourceConfig, settings: HubSettings) -> Connector:
@@ -155,10 +115,10 @@ def extract(
 
     settings = settings or get_settings()
     settings.ensure_home()
-    source = _source(source_name, settings)
+    source = HubContext(settings).source(source_name)
     contract = source.contract
-    _keyring(settings)  # fail before any work when keys are missing
-    store = _store(settings)
+    HubContext(settings).keyring()  # fail before any work when keys are missing
+    store = HubContext(settings).store
     since = None if full or source.cursor is None else store.last_watermark(source.name)
     connector = _open(source, settings)
     try:
@@ -223,16 +183,18 @@ def validate(ref: BatchRef, *, settings: HubSettings | None = None, progress: Pr
 
     settings = settings or get_settings()
     contract = load_contract(ref.dataset)
-    store = _store(settings)
+    store = HubContext(settings).store
     batch = store.get_batch(ref.batch_id)
-    today = _today(settings)
+    today = HubContext(settings).today()
     with _failing_batch(store, ref):
         store.clear_quarantine(ref.batch_id)  # a retried step starts clean
         Corrections(store).clear_batch(ref.batch_id)
-        keyring = _keyring(settings)
+        keyring = HubContext(settings).keyring()
         duplicates = find_duplicate_keys(str(ref.file("raw")), contract)
         validator = Validator(contract, today=today)
-        references = ReferenceCheck.of(contract, lambda: _tables(settings), published_forms(keyring), today)
+        references = ReferenceCheck.of(
+            contract, lambda: HubContext(settings).tables, published_forms(keyring), today
+        )
         raw = pq.ParquetFile(ref.file("raw"))
         writer = _StageWriter(ref.file("valid"), raw.schema_arrow)
         requests = _StageWriter(ref.file(CORRECTIONS_STAGE), STAGED_SCHEMA)
@@ -286,7 +248,7 @@ def _data_docs(validator: Any, ref: BatchRef, settings: HubSettings) -> None:
     """
     from quality.errors import DataDocsError
 
-    store = _store(settings)
+    store = HubContext(settings).store
     try:
         page = validator.build_data_docs(ref.batch_id, settings.home / "datadocs")
     except DataDocsError as exc:
@@ -306,7 +268,7 @@ def _open_corrections(ref: BatchRef, settings: HubSettings) -> None:
     from catalog.sharing import today_cst
 
     path = ref.file(CORRECTIONS_STAGE)
-    store = _store(settings)
+    store = HubContext(settings).store
     if not path.exists():
         return
     with _failing_batch(store, ref):
@@ -346,10 +308,10 @@ def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progre
 
     settings = settings or get_settings()
     contract = load_contract(ref.dataset)
-    store = _store(settings)
+    store = HubContext(settings).store
     tokenised = [f.name for f in contract.fields if f.mask.rule is MaskRule.TOKEN]
     with _failing_batch(store, ref):
-        keyring = _keyring(settings)
+        keyring = HubContext(settings).keyring()
         writer = _StageWriter(ref.file("masked"), contract.published_schema())
         mappings = _StageWriter(ref.file("token_map"), MAPPING_SCHEMA)
         opened = _StageWriter(ref.file("unconditional"), contract.published_schema(UNCONDITIONAL))
@@ -392,14 +354,14 @@ def register(ref: BatchRef, *, settings: HubSettings | None = None) -> int:
     """Commit the masked rows to the shared table in one atomic snapshot; returns its id."""
     settings = settings or get_settings()
     contract = load_contract(ref.dataset)
-    store = _store(settings)
+    store = HubContext(settings).store
     batch = store.get_batch(ref.batch_id)
     if batch.snapshot_id is not None:
         log.info("batch %s: already registered as snapshot %s", ref.batch_id, batch.snapshot_id)
         return int(batch.snapshot_id)
     with _failing_batch(store, ref):
         store.check_accounting(ref.batch_id)
-        tables = _tables(settings)
+        tables = HubContext(settings).tables
         tables.ensure_table(contract)
         masked = ref.file("masked")
         pairs = _token_pairs(ref)
@@ -437,7 +399,7 @@ def _close_corrections(
     """
     from catalog.corrections import Corrections
 
-    corrections = Corrections(_store(settings))
+    corrections = Corrections(HubContext(settings).store)
     if pairs is not None:
         moved = corrections.rekey(contract.name, pairs)
         if moved:
@@ -500,7 +462,7 @@ def _share_unconditional_view(
     )
     projection = internal.load(name).scan().to_arrow()
     view, result = enforce(projection, contract.published_quasi_identifiers, contract.k_anonymity, contract)
-    _tables(settings).replace_rows(
+    HubContext(settings).tables.replace_rows(
         name,
         view,
         batch_id=ref.batch_id,
@@ -532,19 +494,20 @@ def _token_pairs(ref: BatchRef) -> pa.Table | None:
 
 def _commit_source(ref: BatchRef, state: str | None, settings: HubSettings) -> None:
     """Tell the connector its batch is registered (a file drop archives what it read)."""
-    connector = _open(_source(ref.source, settings), settings)
+    connector = _open(HubContext(settings).source(ref.source), settings)
     try:
         connector.commit(json.loads(state) if state else None)
     finally:
         connector.close()
 
 
-def _outbox(settings: HubSettings) -> Any:
+def open_outbox(settings: HubSettings) -> Any:
+    """The delivery outbox over the hub's store, shared tables and Kafka settings."""
     from catalog.deliveries import Outbox
 
     return Outbox(
-        _store(settings),
-        _tables(settings),
+        HubContext(settings).store,
+        HubContext(settings).tables,
         bootstrap=settings.kafka.bootstrap_servers,
         topic_prefix=settings.kafka.topic_prefix,
         request_timeout_ms=settings.kafka.request_timeout_ms,
@@ -564,12 +527,12 @@ def publish(batch_id: str, *, settings: HubSettings | None = None, progress: Pro
     from catalog.metadata import BatchStatus
 
     settings = settings or get_settings()
-    store = _store(settings)
+    store = HubContext(settings).store
     batch = store.get_batch(batch_id)
     if batch.snapshot_id is None:
         raise FatalError(f"batch {batch_id} is not registered (status {batch.status}): nothing to publish")
     ref = BatchRef(batch_id, batch.source, batch.dataset, batch.staging_path or "")
-    outbox = _outbox(settings)
+    outbox = open_outbox(settings)
     # A failed delivery leaves the batch as it was (registered): publishing can simply be run again.
     kept = "published" if batch.status is BatchStatus.PUBLISHED else "registered"
     with _failing_batch(store, ref, status=kept):
@@ -593,7 +556,7 @@ def publish_pending(*, settings: HubSettings | None = None, progress: Progress =
     ``--no-publish``) are queued first, new grants get their initial delivery, revoked and
     expired grants' deliveries are cancelled. Returns the :class:`catalog.deliveries.outbox.SendReport`."""
     settings = settings or get_settings()
-    outbox = _outbox(settings)
+    outbox = open_outbox(settings)
     outbox.queue_registered()
     outbox.queue_initials()
     report = outbox.send(progress=lambda _grant, n: progress("publish", n))
@@ -612,7 +575,7 @@ def replay(
     """Send a grant the rows of every batch registered since ``from_snapshot`` again, read
     from the catalogue with the grant's columns; refused for a revoked or expired grant."""
     settings = settings or get_settings()
-    outbox = _outbox(settings)
+    outbox = open_outbox(settings)
     outbox.replay(grant_id, from_snapshot, actor=actor)
     report = outbox.send(grants=[grant_id], progress=lambda _grant, n: progress("publish", n))
     _raise_failed(report)
@@ -684,7 +647,7 @@ def release(
     from catalog.sharing import require_steward
 
     settings = settings or get_settings()
-    store = _store(settings)
+    store = HubContext(settings).store
     batch = store.get_batch(batch_id)
     # batches recorded before the source department's code was kept: the dataset's owner (一数一源)
     department = batch.department_code or load_contract(batch.dataset).owner_department.code

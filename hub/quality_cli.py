@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.settings import HubSettings, get_settings
+from hub.context import HubContext, hub_context
+from hub.settings import HubSettings
 
 if TYPE_CHECKING:
     from catalog.entries import Scorecard
@@ -26,12 +27,6 @@ console = Console()
 err = Console(stderr=True)
 
 _STATUS = {"ok": "[green]ok[/]", "late": "[bold red]late[/]", "never": "[dim]never[/]"}
-
-
-def _settings() -> HubSettings:
-    settings = get_settings()
-    settings.ensure_home()
-    return settings
 
 
 def _pct(value: float | None) -> str:
@@ -64,13 +59,12 @@ def report(
 ) -> None:
     """Quality scorecard: completeness, validity, uniqueness, timeliness; by dataset and department."""
     from catalog.entries import parse_since, render_html, scorecard, to_json_text
-    from hub.pipeline import _store
     from quality.datadocs import SCORECARD_FILE, datadocs_root
 
-    settings = _settings()
+    settings = hub_context().settings
     root = datadocs_root(settings.home)
     card = scorecard(
-        _store(settings),
+        HubContext(settings).store,
         datadocs=root,
         dataset=dataset,
         department=department,
@@ -152,12 +146,11 @@ def docs(
     open_page: Annotated[bool, typer.Option("--open", help="Open the page in a web browser.")] = False,
 ) -> None:
     """Where a batch's Great Expectations Data Docs are (the page its validation rendered)."""
-    from hub.pipeline import _store
     from quality.datadocs import datadocs_root, read_profile
     from quality.errors import DataDocsError
 
-    settings = _settings()
-    batch = _store(settings).get_batch(batch_id)
+    settings = hub_context().settings
+    batch = HubContext(settings).store.get_batch(batch_id)
     root = datadocs_root(settings.home)
     recorded = getattr(batch, "data_docs", None)
     profile = read_profile(root, batch.dataset, batch.id)

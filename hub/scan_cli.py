@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from hub.context import HubContext
+
 if TYPE_CHECKING:
     from hub.settings import HubSettings
     from masking.scan import Finding
@@ -65,11 +67,10 @@ def scan_outputs(
             findings += scan_table(result, source=f"table {name}", names=_names(name))
     if topics:
         from catalog.deliveries import delivered_topics, read_messages
-        from hub.pipeline import _store
         from masking.scan import name_columns
         from schemas.contract import load_contract
 
-        for topic, grant in delivered_topics(_store(settings), datasets):
+        for topic, grant in delivered_topics(HubContext(settings).store, datasets):
             messages = read_messages(settings.kafka.bootstrap_servers, topic, MESSAGE_LIMIT, timeout_s=10)
             masked = name_columns(load_contract(grant.dataset), grant.level)
             findings += scan_messages(messages, source=f"topic {topic}", names=masked)

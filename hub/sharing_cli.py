@@ -17,10 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hub.context import hub_context
 from hub.settings import get_settings
 
 if TYPE_CHECKING:
-    from catalog.metadata import MetadataStore
     from catalog.sharing import GrantRef, RequestRef
 
 console = Console()
@@ -55,15 +55,6 @@ def register(app: typer.Typer) -> None:
     app.command("revoke")(revoke)
 
 
-def _store() -> MetadataStore:
-    from hub.pipeline import _store as store_of
-
-    settings = get_settings()
-    settings.ensure_home()
-    store: MetadataStore = store_of(settings)
-    return store
-
-
 def _when(moment: datetime | None) -> str:
     from catalog.sharing import CST
 
@@ -94,7 +85,7 @@ def departments_add(
 
     if kind is not None and kind not in {k.value for k in DepartmentKind}:
         raise RegistryError(f"kind {kind!r} is not one of {', '.join(k.value for k in DepartmentKind)}")
-    department = add_department(_store(), code, name, kind, actor=actor)
+    department = add_department(hub_context().store, code, name, kind, actor=actor)
     console.print(f"department {department.code} {department.name} registered ({department.kind.value})")
 
 
@@ -106,7 +97,7 @@ def departments_add_owners(actor: As = None) -> None:
 
     contracts = [load_contract(name) for name in known_datasets()]
     table = Table("code", "name", "datasets", "")
-    for code, name, datasets, added in add_owner_departments(_store(), contracts, actor=actor):
+    for code, name, datasets, added in add_owner_departments(hub_context().store, contracts, actor=actor):
         table.add_row(code, name, ", ".join(datasets), "added" if added else "already registered")
     console.print(table)
 
@@ -116,7 +107,7 @@ def departments_list() -> None:
     """Registered departments with their systems and the datasets they own."""
     from catalog.sharing import dataset_terms, known_datasets, list_departments, list_systems
 
-    store = _store()
+    store = hub_context().store
     owned: dict[str, list[str]] = {}
     for dataset in known_datasets():
         owned.setdefault(dataset_terms(dataset).owner, []).append(dataset)
@@ -142,7 +133,7 @@ def systems_add(
     """Register a system and show its credential, once: only a hash of it is kept."""
     from catalog.sharing import add_system
 
-    system, credential = add_system(_store(), system_id, name, department, actor=actor)
+    system, credential = add_system(hub_context().store, system_id, name, department, actor=actor)
     console.print(f"system {system.id} ({system.name}) registered for department {system.department}")
     _show_credential(credential)
 
@@ -164,7 +155,7 @@ def systems_rotate(
     """Issue a new credential; the old one stops working at once."""
     from catalog.sharing import rotate_credential
 
-    credential = rotate_credential(_store(), system_id, actor=actor)
+    credential = rotate_credential(hub_context().store, system_id, actor=actor)
     console.print(f"system {system_id}: new credential issued, the previous one no longer works")
     _show_credential(credential)
 
@@ -178,7 +169,7 @@ def systems_revoke(
     """Revoke a system: its credential stops working and its grants give nothing."""
     from catalog.sharing import revoke_system
 
-    revoke_system(_store(), system_id, reason, actor=actor)
+    revoke_system(hub_context().store, system_id, reason, actor=actor)
     console.print(f"system {system_id} revoked")
 
 
@@ -191,7 +182,7 @@ def systems_list(
     from catalog.sharing import list_systems
 
     table = Table("system", "name", "department", "credential", "issued", "state")
-    for s in list_systems(_store(), department):
+    for s in list_systems(hub_context().store, department):
         if s.revoked_at is not None and not show_all:
             continue
         state = f"revoked {_when(s.revoked_at)}: {s.revoke_reason}" if s.revoked_at else "active"
@@ -229,7 +220,7 @@ def people_add(
     """Register a person (a hub-wide steward's task; the first steward needs no --as)."""
     from catalog.sharing import add_person, list_people
 
-    store = _store()
+    store = hub_context().store
     add_person(store, name, department=department, roles=_roles(role), hub_wide=hub_wide, actor=actor)
     labels = next(labels for person, labels in list_people(store) if person.name == name)
     console.print(f"{name} registered: {', '.join(labels) or 'no roles'}")
@@ -245,7 +236,7 @@ def people_set_roles(
     """Replace a person's roles (none given: no roles)."""
     from catalog.sharing import set_roles
 
-    labels = set_roles(_store(), name, _roles(role), hub_wide=hub_wide, actor=actor)
+    labels = set_roles(hub_context().store, name, _roles(role), hub_wide=hub_wide, actor=actor)
     console.print(f"{name}: {', '.join(labels) or 'no roles'}")
 
 
@@ -254,7 +245,7 @@ def people_remove(name: Annotated[str, typer.Argument()], actor: As = None) -> N
     """Remove a person; what they did stays attributed to them."""
     from catalog.sharing import remove_person
 
-    remove_person(_store(), name, actor=actor)
+    remove_person(hub_context().store, name, actor=actor)
     console.print(f"{name} removed")
 
 
@@ -266,7 +257,7 @@ def people_list(
     from catalog.sharing import list_people
 
     table = Table("name", "department", "roles", "state")
-    for person, labels in list_people(_store(), include_removed=show_all):
+    for person, labels in list_people(hub_context().store, include_removed=show_all):
         state = f"removed {_when(person.removed_at)}" if person.removed_at else "active"
         table.add_row(person.name, person.department or "", "; ".join(labels), state)
     console.print(table)
@@ -292,7 +283,13 @@ def request(
     from catalog.sharing import submit_request
 
     ref, grant = submit_request(
-        _store(), dataset, system=system, purpose=purpose, columns=_split(columns), days=days, actor=actor
+        hub_context().store,
+        dataset,
+        system=system,
+        purpose=purpose,
+        columns=_split(columns),
+        days=days,
+        actor=actor,
     )
     if grant is not None:
         console.print(
@@ -330,7 +327,7 @@ def requests_list(
         raise RegistryError(f"unknown status {', '.join(unknown)}; statuses: {', '.join(sorted(known))}")
     today = today_cst()
     refs = list_requests(
-        _store(),
+        hub_context().store,
         status=status or (),
         overdue=overdue,
         system=system,
@@ -397,7 +394,7 @@ def requests_show(request_id: Annotated[int, typer.Argument(metavar="REQUEST")])
     """One request with its material thread and answer."""
     from catalog.sharing import get_request, today_cst
 
-    r = get_request(_store(), request_id)
+    r = get_request(hub_context().store, request_id)
     table = Table(title=f"request {r.id}", show_header=False)
     for label, value in (
         ("dataset", r.dataset),
@@ -433,7 +430,7 @@ def requests_answer(
     """Hand in the material a steward asked for; the answer clock restarts."""
     from catalog.sharing import answer_material
 
-    ref = answer_material(_store(), request_id, actor=actor, material=material)
+    ref = answer_material(hub_context().store, request_id, actor=actor, material=material)
     console.print(f"request {ref.id}: material handed in; answer due by {ref.deadline} (China time)")
 
 
@@ -448,7 +445,7 @@ def approve(
     """Approve a pending request (a steward of the dataset's owner department)."""
     from catalog.sharing import approve_request
 
-    grant = approve_request(_store(), request_id, actor=actor, columns=_split(columns), days=days)
+    grant = approve_request(hub_context().store, request_id, actor=actor, columns=_split(columns), days=days)
     console.print(
         f"request {request_id} approved: grant {grant.id} gives {grant.system} {grant.dataset} "
         f"({', '.join(grant.columns)}) until {_when(grant.expires_at)}"
@@ -463,7 +460,7 @@ def deny(
     """Deny a pending request, with the reason the requester is told."""
     from catalog.sharing import deny_request
 
-    deny_request(_store(), request_id, actor=actor, reason=reason)
+    deny_request(hub_context().store, request_id, actor=actor, reason=reason)
     console.print(f"request {request_id} denied")
 
 
@@ -477,7 +474,7 @@ def ask(
     """Ask the requester for more material, all at once; the clock stops until it comes."""
     from catalog.sharing import ask_material
 
-    ref = ask_material(_store(), request_id, actor=actor, material=material)
+    ref = ask_material(hub_context().store, request_id, actor=actor, material=material)
     console.print(
         f"request {ref.id}: asked {ref.requested_by or 'the requester'} for {len(material)} item(s)"
     )
@@ -495,7 +492,7 @@ def grants(
     from catalog.sharing import list_grants
 
     table = Table("grant", "system", "dataset", "level", "columns", "purpose", "expires", "request", "state")
-    for g in list_grants(_store(), system=system, dataset=dataset, include_inactive=show_all):
+    for g in list_grants(hub_context().store, system=system, dataset=dataset, include_inactive=show_all):
         table.add_row(
             str(g.id),
             g.system,
@@ -525,5 +522,5 @@ def revoke(
     """Revoke a grant (a steward of the owner or of the receiving department)."""
     from catalog.sharing import revoke_grant
 
-    grant = revoke_grant(_store(), grant_id, actor=actor, reason=reason)
+    grant = revoke_grant(hub_context().store, grant_id, actor=actor, reason=reason)
     console.print(f"grant {grant.id} of {grant.system} for {grant.dataset} revoked")

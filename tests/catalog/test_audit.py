@@ -287,8 +287,10 @@ def test_rotating_the_audit_keys_keeps_old_entries_verifiable(store: MetadataSto
 
 _WRITER = """
 import sys
-from catalog.audit.log import record_access
-from catalog.metadata.store import MetadataStore
+from catalog.audit import record_access
+from catalog.metadata import MetadataStore
+from hub.settings import get_settings
+get_settings()  # as every hub process does first: hands the catalogue its settings
 store = MetadataStore(sys.argv[1], schema=sys.argv[4] or None)
 for i in range(int(sys.argv[2])):
     record_access(store, action="query", outcome="allowed", system=sys.argv[3], rows=i)

@@ -50,9 +50,9 @@ def logged(env: dict[str, str]) -> dict[str, str]:
     ok("people", "add", AUDITOR, "--role", "auditor", env=env)
     script = (
         "from catalog.audit.log import record_access\n"
-        "from hub.pipeline import _store\n"
+        "from hub.context import HubContext\n"
         "from hub.settings import get_settings\n"
-        "store = _store(get_settings())\n"
+        "store = HubContext(get_settings()).store\n"
         "for i in range(5):\n"
         "    record_access(store, action='query', outcome='allowed', system='tax-portal', department='税务局',\n"
         "                  dataset='population', columns=['person_token'], purpose='资格核验', rows=10 + i)\n"

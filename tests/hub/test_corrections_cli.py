@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hub.context import HubContext
 from tests.hub.conftest import run_hub
 
 HUB = str(Path(sys.executable).with_name("hub"))
@@ -48,10 +49,9 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Hub:
 
 
 def _store() -> Any:
-    from hub import pipeline
     from hub.settings import get_settings
 
-    return pipeline._store(get_settings())
+    return HubContext(get_settings()).store
 
 
 def _people() -> Any:
@@ -142,7 +142,6 @@ def test_a_held_batch_is_released_by_its_steward_and_its_requests_handled(hub: H
 
 def test_a_consumer_system_files_a_request_against_a_shared_record(hub: Hub) -> None:
     from catalog.sharing import add_system, approve_request, submit_request
-    from hub import pipeline
     from hub.settings import get_settings
 
     assert hub("simulate", "population", "--rows", "300", "--seed", "5").returncode == 0
@@ -154,7 +153,7 @@ def test_a_consumer_system_files_a_request_against_a_shared_record(hub: Hub) -> 
         store, "population", system="shebao-core", purpose="社保待遇资格认证", actor="zhao.social"
     )
     approve_request(store, request.id, actor="li.police")
-    rows = pipeline._tables(get_settings()).scan("population", selected_fields=("person_token",))
+    rows = HubContext(get_settings()).tables.scan("population", selected_fields=("person_token",))
     token = next(b for b in rows if b.num_rows).column(0)[0].as_py()
 
     filed = hub(

@@ -15,6 +15,7 @@ import pytest
 
 from catalog.metadata import MetadataStore
 from hub.cli import main
+from hub.context import HubContext
 from masking.crypto import encrypt_array
 from masking.keys import MASTER_KEY_ENV, Keyring
 
@@ -61,10 +62,9 @@ def _keyring_path() -> Path:
 
 
 def _store() -> MetadataStore:
-    from hub.pipeline import _store as store_of
     from hub.settings import get_settings
 
-    store: MetadataStore = store_of(get_settings())
+    store: MetadataStore = HubContext(get_settings()).store
     return store
 
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from catalog.audit import AccessLog
-from hub.pipeline import _store, _tables
+from hub.context import HubContext
 from hub.settings import get_settings
 from schemas.contract import load_contract
 from tests.hub.test_sharing_cli import Hub, ok, refused, set_up
@@ -66,7 +66,7 @@ def _grant_population(hub: Hub) -> str:
 def test_a_consumer_queries_its_grant_and_every_query_is_on_record(hub: Hub, tmp_path: Path) -> None:
     grant_id = _grant_population(hub)
     settings = get_settings()
-    snapshot = _tables(settings).commit(load_contract("population"), _population(30), batch_id="b1")
+    snapshot = HubContext(settings).tables.commit(load_contract("population"), _population(30), batch_id="b1")
 
     table = hub(
         "query",
@@ -137,7 +137,7 @@ def test_a_consumer_queries_its_grant_and_every_query_is_on_record(hub: Hub, tmp
         "no active grant",
     )
 
-    log = AccessLog(_store(settings))
+    log = AccessLog(HubContext(settings).store)
     queries = [e for e in log.entries() if e["action"] == "query"]
     assert [e["outcome"] for e in queries] == ["allowed"] * 3 + ["denied"] * 5
     first = queries[0]
@@ -153,7 +153,7 @@ def test_a_consumer_queries_its_grant_and_every_query_is_on_record(hub: Hub, tmp
 
     # the auditor re-runs the first query: the same rows, from the snapshot it read, although the
     # table has moved on and the grant is revoked
-    _tables(settings).commit(load_contract("population"), _population(45, "b2"), batch_id="b2")
+    HubContext(settings).tables.commit(load_contract("population"), _population(45, "b2"), batch_id="b2")
     ok(hub("people", "add", "zhao.audit", "--role", "auditor", "--as", "wang.hub"))
     refused(hub("audit", "replay", str(first["seq"]), "--as", "zhang.clerk"), 5, "not an auditor")
     replayed = ok(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hub.context import HubContext
 from tests.conftest import free_port
 
 
@@ -55,9 +56,8 @@ def subscribe(settings: Any, dataset: str = "population", *, steward: str = "hub
         list_systems,
         submit_request,
     )
-    from hub.pipeline import _store
 
-    store = _store(settings)
+    store = HubContext(settings).store
     social, system = "111000000000130127", "shebao-core"
     if steward not in {person.name for person, _ in list_people(store)}:
         add_person(store, steward, roles=["steward"], hub_wide=True, actor=steward)

@@ -5,18 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub import airflow_runner
+from hub.context import HubContext
 
 
 def test_dag_runs_end_to_end_through_airflow(ready_hub, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from catalog.deliveries import count_messages, grant_topic
     from catalog.tables import QueryEngine
-    from hub import pipeline
     from hub.simulate import simulate
     from tests.integration.conftest import subscribe
 
     # Airflow's own metadata database for this test only.
     monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'airflow.db'}")
-    report = simulate(pipeline._source("population", ready_hub), ready_hub, rows=2_000, seed=11)
+    report = simulate(HubContext(ready_hub).source("population"), ready_hub, rows=2_000, seed=11)
     grant = subscribe(ready_hub)
     log = tmp_path / "airflow.log"
     started: list[str] = []
@@ -24,11 +24,11 @@ def test_dag_runs_end_to_end_through_airflow(ready_hub, tmp_path: Path, monkeypa
     airflow_runner.run_dag("population", ready_hub, log_path=log, on_task=started.append)
     assert started == ["extract", "validate", "mask", "register", "publish"]
 
-    batch = pipeline._store(ready_hub).latest_batch("population")
+    batch = HubContext(ready_hub).store.latest_batch("population")
     assert batch is not None and batch.status == "published"
     assert batch.rows_in == 2_000
     assert batch.rows_quarantined == report.expected_quarantined
-    count = QueryEngine(pipeline._tables(ready_hub)).run("SELECT count(*) AS n FROM population")
+    count = QueryEngine(HubContext(ready_hub).tables).run("SELECT count(*) AS n FROM population")
     assert count.column("n")[0].as_py() == batch.rows_valid
     topic = grant_topic(ready_hub.kafka.topic_prefix, grant)
     assert count_messages(ready_hub.kafka.bootstrap_servers, topic, batch_id=batch.id) == batch.rows_valid

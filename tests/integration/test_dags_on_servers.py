@@ -9,6 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from hub import airflow_runner
+from hub.context import HubContext
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +19,6 @@ def test_population_from_postgresql_and_legal_entities_from_mariadb(  # type: ig
 ) -> None:
     from connectors.simulator import legal_entity, population
     from connectors.simulator.world import World
-    from hub import pipeline
     from hub.settings import get_settings
 
     suffix = secrets.token_hex(3)
@@ -50,7 +50,7 @@ def test_population_from_postgresql_and_legal_entities_from_mariadb(  # type: ig
         airflow_runner.migrate(settings, log_path=log)
         airflow_runner.run_dag("population", settings, log_path=log)
         airflow_runner.run_dag("legal_entity", settings, log_path=log)
-        store = pipeline._store(settings)
+        store = HubContext(settings).store
         for source, report in (("population", people), ("legal_entity", firms)):
             batch = store.last_batch_of_source(source)
             assert batch is not None and batch.status == "published"
@@ -58,7 +58,7 @@ def test_population_from_postgresql_and_legal_entities_from_mariadb(  # type: ig
             assert batch.rows_quarantined == report.expected_quarantined
         from catalog.tables import QueryEngine
 
-        joined = QueryEngine(pipeline._tables(settings)).run(
+        joined = QueryEngine(HubContext(settings).tables).run(
             "SELECT count(*) AS n FROM legal_entity l JOIN population p ON l.legal_rep_token = p.person_token"
         )
         assert joined.column("n")[0].as_py() == store.last_batch_of_source("legal_entity").rows_valid

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from hub.context import HubContext
 from schemas.errors import AccessDeniedError, TransientError
 from tests.conftest import free_port
 
@@ -44,9 +45,7 @@ class Hub:
 
     @property
     def store(self) -> Any:
-        from hub.pipeline import _store
-
-        return _store(self.settings)
+        return HubContext(self.settings).store
 
     def messages(self, grant: str, **headers: str) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
         from catalog.deliveries import grant_topic, read_messages
@@ -111,7 +110,7 @@ def hub(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         settings = get_settings()
         settings.ensure_home()
         Keyring.init(settings.masking.keyring_path)
-        store = pipeline._store(settings)
+        store = HubContext(settings).store
         add_person(store, "wang.hub", roles=["steward"], hub_wide=True, actor="wang.hub")
         add_owner_departments(store, [load_contract("population")], actor="wang.hub")
         add_department(store, SOCIAL, "人力资源和社会保障厅", actor="wang.hub")
@@ -134,14 +133,13 @@ def hub(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
             "revoked": _grant(store, "shebao-archive", ("person_token", "registration_status")),
             "expired": _raw_grant(store, "shebao-old", "conditional", ("person_token",), -1),
         }
-        simulate(pipeline._source("population", settings), settings, rows=ROWS, seed=5)
+        simulate(HubContext(settings).source("population"), settings, rows=ROWS, seed=5)
         result = pipeline.run("population", settings=settings)
-        yield Hub(settings, grants, pipeline._store(settings).get_batch(result.batch_id))
+        yield Hub(settings, grants, HubContext(settings).store.get_batch(result.batch_id))
     get_settings.cache_clear()
 
 
 def test_each_grant_topic_carries_only_its_columns(hub: Hub) -> None:
-    from hub.pipeline import _tables
 
     first = hub.first
     assert first.status == "published"
@@ -170,7 +168,7 @@ def test_each_grant_topic_carries_only_its_columns(hub: Hub) -> None:
     assert len({key for key, _, _ in keyless}) == len(keyless)
 
     view = hub.messages("view")
-    rows = _tables(hub.settings).load("population_unconditional").scan().to_arrow()
+    rows = HubContext(hub.settings).tables.load("population_unconditional").scan().to_arrow()
     assert len(view) == rows.num_rows == initial["view"][0].messages
     assert initial["view"][0].source_table == "population_unconditional"
     assert {v["division_code"] for _, v, _ in view} == set(rows.column("division_code").to_pylist())
@@ -248,7 +246,7 @@ def test_revoking_a_grant_cancels_its_pending_deliveries_and_stops_new_ones(hub:
 
     before = len(hub.messages("revoked"))
     batch = pipeline.run("population", settings=hub.settings, full=True, publish_rows=False)
-    outbox: Outbox = pipeline._outbox(hub.settings)
+    outbox: Outbox = pipeline.open_outbox(hub.settings)
     outbox.queue_batch(batch.batch_id)
     [queued] = hub.deliveries("revoked", batch_id=batch.batch_id)
     assert queued.status == "pending"
@@ -296,7 +294,6 @@ def test_replay_resends_every_batch_since_a_snapshot_from_the_catalogue(hub: Hub
 def test_a_new_grant_gets_the_current_state_once(hub: Hub) -> None:
     from catalog.sharing import add_system
     from hub import pipeline
-    from hub.pipeline import _tables
 
     add_system(hub.store, "shebao-new", "新系统", SOCIAL, actor="wang.hub")
     grant = _grant(hub.store, "shebao-new", ("person_token", "gender"))
@@ -308,7 +305,9 @@ def test_a_new_grant_gets_the_current_state_once(hub: Hub) -> None:
         key=lambda b: b.registered_at,
     )
     assert initial.batch_id == latest.id
-    rows = sum(b.num_rows for b in _tables(hub.settings).scan("population", snapshot_id=latest.snapshot_id))
+    rows = sum(
+        b.num_rows for b in HubContext(hub.settings).tables.scan("population", snapshot_id=latest.snapshot_id)
+    )
     assert initial.messages == rows
     assert not [d for d in pipeline.publish_pending(settings=hub.settings).sent if d.grant_id == grant]
 

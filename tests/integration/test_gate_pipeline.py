@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
+from hub.context import HubContext
 from quality.errors import BatchHeldError
 
 pytestmark = pytest.mark.integration
@@ -107,7 +108,7 @@ def test_a_simulated_day_quarantines_the_injected_defects_and_the_gate_holds_a_b
         }
 
         # day 1: every source once, in dependency order; a system subscribes to population
-        store = pipeline._store(settings)
+        store = HubContext(settings).store
         grant = subscribe(settings, steward="wang.hub")
         corrections = Corrections(store)
         batches = {}
@@ -128,7 +129,7 @@ def test_a_simulated_day_quarantines_the_injected_defects_and_the_gate_holds_a_b
 
         # day 2: the registry fixes the missing names and sends a broken export of 300 rows
         day1 = batches["population"]
-        snapshot = pipeline._tables(settings).current_snapshot_id("population")
+        snapshot = HubContext(settings).tables.current_snapshot_id("population")
         quarantined = store.quarantined_records(day1.id)
         missing_names = [
             e.record["id_number"] for e in quarantined if [v.rule for v in e.violations] == ["required"]
@@ -165,7 +166,7 @@ def test_a_simulated_day_quarantines_the_injected_defects_and_the_gate_holds_a_b
         assert held is not None and held.status == "held" and held.id in str(info.value)
         assert (held.rows_in, held.rows_quarantined) == (len(missing_names) + 300, 150)
         assert "150 of" in str(info.value) and "required on name 150" in str(info.value)
-        assert pipeline._tables(settings).current_snapshot_id("population") == snapshot
+        assert HubContext(settings).tables.current_snapshot_id("population") == snapshot
         topic = grant_topic(settings.kafka.topic_prefix, grant)
         assert count_messages(settings.kafka.bootstrap_servers, topic, batch_id=held.id, timeout_s=5) == 0
         assert store.last_watermark("population") == day1.watermark_to
@@ -202,12 +203,12 @@ def test_under_airflow_a_held_batch_fails_its_validate_task_once(
 ) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    from hub import airflow_runner, pipeline
+    from hub import airflow_runner
     from hub.simulate import simulate
     from schemas.errors import FatalError
 
     monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'airflow.db'}")
-    simulate(pipeline._source("population", ready_hub), ready_hub, rows=1_000, seed=3, defect_rate=0.02)
+    simulate(HubContext(ready_hub).source("population"), ready_hub, rows=1_000, seed=3, defect_rate=0.02)
     log = tmp_path / "airflow.log"
     started: list[str] = []
     airflow_runner.migrate(ready_hub, log_path=log)
@@ -218,9 +219,9 @@ def test_under_airflow_a_held_batch_fails_its_validate_task_once(
     assert started == ["extract", "validate"], "validate ran once; mask, register and publish never started"
     assert "quality.errors.BatchHeldError: batch population-" in log.read_text(encoding="utf-8")
     assert "BatchHeldError" in str(info.value)
-    batch = pipeline._store(ready_hub).latest_batch("population")
+    batch = HubContext(ready_hub).store.latest_batch("population")
     assert batch is not None and batch.status == "held"
-    assert "population" not in pipeline._tables(ready_hub).datasets()
+    assert "population" not in HubContext(ready_hub).tables.datasets()
 
 
 def test_requests_and_releases_on_postgresql_metadata(postgres_url: str) -> None:

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+from hub.context import HubContext
+
 
 def test_token_rotation_retokenises_and_publishes_the_mapping(ready_hub) -> None:  # type: ignore[no-untyped-def]
     from catalog.tables import QueryEngine
     from hub import pipeline
-    from hub.pipeline import _source
     from hub.simulate import simulate
     from masking.keys import Keyring
 
-    simulate(_source("population", ready_hub), ready_hub, rows=600, seed=9)
+    simulate(HubContext(ready_hub).source("population"), ready_hub, rows=600, seed=9)
     pipeline.run("population", settings=ready_hub, publish_rows=False)
-    engine = QueryEngine(pipeline._tables(ready_hub))
+    engine = QueryEngine(HubContext(ready_hub).tables)
     before = engine.run("SELECT person_token FROM population ORDER BY person_token").column(0).to_pylist()
     assert before and all(t.startswith("k1_") for t in before)
-    assert "token_map" not in pipeline._tables(ready_hub).datasets()
+    assert "token_map" not in HubContext(ready_hub).tables.datasets()
 
     Keyring.load(ready_hub.masking.keyring_path).rotate("token")
     result = pipeline.run("population", settings=ready_hub, full=True, publish_rows=False)
-    assert pipeline._store(ready_hub).get_batch(result.batch_id).rows_in == 600
+    assert HubContext(ready_hub).store.get_batch(result.batch_id).rows_in == 600
 
-    engine = QueryEngine(pipeline._tables(ready_hub))
+    engine = QueryEngine(HubContext(ready_hub).tables)
     after = engine.run("SELECT person_token FROM population").column(0).to_pylist()
     assert len(after) == len(before) and all(t.startswith("k2_") for t in after)
     # a consumer holding yesterday's tokens joins through the mapping to today's rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hub.context import HubContext
 from masking.scan import name_columns, scan_messages, scan_table
 
 ROWS = 600
@@ -16,11 +17,11 @@ def test_population_table_and_topic_pass_the_leak_scan(ready_hub) -> None:  # ty
     from tests.integration.conftest import subscribe
 
     grant = subscribe(ready_hub)
-    simulate(pipeline._source("population", ready_hub), ready_hub, rows=ROWS, seed=11)
+    simulate(HubContext(ready_hub).source("population"), ready_hub, rows=ROWS, seed=11)
     result = pipeline.run("population", settings=ready_hub)
     names = name_columns(load_contract("population"))
 
-    table = QueryEngine(pipeline._tables(ready_hub)).run("SELECT * FROM population")
+    table = QueryEngine(HubContext(ready_hub).tables).run("SELECT * FROM population")
     assert table.num_rows > 0
     assert scan_table(table, source="population", names=names) == []
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.context import HubContext
 from schemas.errors import ConfigurationError, HubError, TransientError
 
 ROWS = 3_000
@@ -14,10 +15,9 @@ ID_NUMBER = re.compile(r"\d{17}[\dX]")
 
 
 def _fill(settings, rows: int = ROWS, seed: int = 7):  # type: ignore[no-untyped-def]
-    from hub.pipeline import _source
     from hub.simulate import simulate
 
-    return simulate(_source("population", settings), settings, rows=rows, seed=seed)
+    return simulate(HubContext(settings).source("population"), settings, rows=rows, seed=seed)
 
 
 def test_batch_is_checked_masked_registered_published_and_queryable(ready_hub) -> None:  # type: ignore[no-untyped-def]
@@ -30,7 +30,7 @@ def test_batch_is_checked_masked_registered_published_and_queryable(ready_hub) -
     grant = subscribe(ready_hub)
     result = pipeline.run("population", settings=ready_hub)
 
-    store = pipeline._store(ready_hub)
+    store = HubContext(ready_hub).store
     batch = store.get_batch(result.batch_id)
     assert batch.status == "published"
     assert batch.rows_in == ROWS
@@ -39,7 +39,7 @@ def test_batch_is_checked_masked_registered_published_and_queryable(ready_hub) -
     assert batch.snapshot_id == result.snapshot_id
     assert batch.messages_published == batch.rows_valid
 
-    engine = QueryEngine(pipeline._tables(ready_hub))
+    engine = QueryEngine(HubContext(ready_hub).tables)
     table = engine.run("SELECT * FROM population")
     assert table.num_rows == batch.rows_valid
     tokens = table.column("person_token").to_pylist()
@@ -72,10 +72,10 @@ def test_rerun_reads_nothing_new_and_full_rerun_changes_nothing(ready_hub) -> No
 
     _fill(ready_hub, rows=1_000)
     first = pipeline.run("population", settings=ready_hub, publish_rows=False)
-    engine = QueryEngine(pipeline._tables(ready_hub))
+    engine = QueryEngine(HubContext(ready_hub).tables)
     query = "SELECT count(*) AS n, count(DISTINCT person_token) AS d FROM population"
     before = engine.run(query).to_pylist()[0]
-    store = pipeline._store(ready_hub)
+    store = HubContext(ready_hub).store
     valid = store.get_batch(first.batch_id).rows_valid
     assert before == {"n": valid, "d": valid}
 
@@ -86,7 +86,7 @@ def test_rerun_reads_nothing_new_and_full_rerun_changes_nothing(ready_hub) -> No
     full = pipeline.run("population", settings=ready_hub, full=True, publish_rows=False)
     assert store.get_batch(full.batch_id).rows_in == 1_000
     assert store.get_batch(full.batch_id).full_refresh
-    assert QueryEngine(pipeline._tables(ready_hub)).run(query).to_pylist()[0] == before
+    assert QueryEngine(HubContext(ready_hub).tables).run(query).to_pylist()[0] == before
 
 
 def test_day_two_reads_exactly_the_changes_and_updates_by_key(ready_hub) -> None:  # type: ignore[no-untyped-def]
@@ -97,11 +97,11 @@ def test_day_two_reads_exactly_the_changes_and_updates_by_key(ready_hub) -> None
 
     report = _fill(ready_hub, rows=2_000)
     first = pipeline.run("population", settings=ready_hub, publish_rows=False)
-    store = pipeline._store(ready_hub)
+    store = HubContext(ready_hub).store
     valid_day_one = store.get_batch(first.batch_id).rows_valid
     assert valid_day_one == 2_000 - report.expected_quarantined
 
-    source = pipeline._source("population", ready_hub)
+    source = HubContext(ready_hub).source("population")
     day_two = population.changes(2_000, seed=7, new=40, updated=30, deregistered=20)
     population.apply_changes(
         resolve_url(source.connector, ready_hub.source_env()), "population_registry", day_two
@@ -113,7 +113,7 @@ def test_day_two_reads_exactly_the_changes_and_updates_by_key(ready_hub) -> None
     assert batch.watermark_from == store.get_batch(first.batch_id).watermark_to
     assert batch.watermark_to > batch.watermark_from
 
-    engine = QueryEngine(pipeline._tables(ready_hub))
+    engine = QueryEngine(HubContext(ready_hub).tables)
     assert engine.run("SELECT count(*) AS n FROM population").to_pylist()[0]["n"] == valid_day_one + 40
     statuses = engine.run(
         f"SELECT registration_status AS s, count(*) AS n FROM population WHERE _batch_id = '{batch.id}' GROUP BY 1"
@@ -169,7 +169,7 @@ def test_broker_outage_keeps_batch_registered_and_names_the_retry(ready_hub) -> 
         pipeline.publish(ref.batch_id, settings=ready_hub)
     assert dead in str(info.value)
     assert f"hub publish {ref.batch_id}" in str(info.value)
-    store = pipeline._store(ready_hub)
+    store = HubContext(ready_hub).store
     assert store.get_batch(ref.batch_id).status == "registered"
 
     ready_hub.kafka.bootstrap_servers = good
@@ -192,10 +192,10 @@ def test_a_failed_batch_never_advances_the_watermark(ready_hub, monkeypatch) -> 
 
     _fill(ready_hub, rows=800)
     first = pipeline.run("population", settings=ready_hub, publish_rows=False)
-    store = pipeline._store(ready_hub)
+    store = HubContext(ready_hub).store
     watermark = store.get_batch(first.batch_id).watermark_to
 
-    source = pipeline._source("population", ready_hub)
+    source = HubContext(ready_hub).source("population")
     changes = population.changes(800, seed=7, new=10, updated=10, deregistered=5)
     population.apply_changes(
         resolve_url(source.connector, ready_hub.source_env()), "population_registry", changes
@@ -229,11 +229,11 @@ def test_unconditional_view_is_k_anonymous_and_its_k_recorded(ready_hub) -> None
 
     _fill(ready_hub, rows=3_000)
     result = pipeline.run("population", settings=ready_hub, publish_rows=False)
-    batch = pipeline._store(ready_hub).get_batch(result.batch_id)
+    batch = HubContext(ready_hub).store.get_batch(result.batch_id)
     contract = load_contract("population")
     assert batch.k_anonymity is not None and batch.k_anonymity >= contract.k_anonymity
 
-    tables = pipeline._tables(ready_hub)
+    tables = HubContext(ready_hub).tables
     assert "population_unconditional" in tables.datasets()
     shared = tables.load("population_unconditional")
     assert shared.properties["hub.k_anonymity"] == str(batch.k_anonymity)

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hub.context import HubContext
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -44,12 +45,11 @@ def _registered_person(settings: Any) -> tuple[str, str, str]:
     import pyarrow as pa
 
     from catalog.tables import QueryEngine
-    from hub import pipeline
     from masking.keys import Keyring
     from masking.rules import token
 
     shared = set(
-        QueryEngine(pipeline._tables(settings))
+        QueryEngine(HubContext(settings).tables)
         .run("SELECT person_token FROM population")
         .column(0)
         .to_pylist()
@@ -79,9 +79,9 @@ def served(hub_home: Path) -> Iterator[dict[str, Any]]:
     settings = get_settings()
     settings.ensure_home()
     Keyring.init(settings.masking.keyring_path)
-    simulate(pipeline._source("population", settings), settings, rows=400, seed=11)
+    simulate(HubContext(settings).source("population"), settings, rows=400, seed=11)
     result = pipeline.run("population", settings=settings, publish_rows=False)
-    store = pipeline._store(settings)
+    store = HubContext(settings).store
     credentials = build_world(store)
     request, _ = submit_request(
         store,

@@ -8,14 +8,14 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from hub.context import HubContext
 from schemas.errors import ContractError
 
 
 def _fill_population(settings, rows: int = 500):  # type: ignore[no-untyped-def]
-    from hub.pipeline import _source
     from hub.simulate import simulate
 
-    return simulate(_source("population", settings), settings, rows=rows, seed=3)
+    return simulate(HubContext(settings).source("population"), settings, rows=rows, seed=3)
 
 
 def _registry(settings) -> Path:  # type: ignore[no-untyped-def]
@@ -29,7 +29,7 @@ def test_unconvertible_value_quarantines_its_row_with_the_field(ready_hub) -> No
     with sqlite3.connect(_registry(ready_hub)) as db:
         db.execute("UPDATE population_registry SET birth_date = 'not a date' WHERE rowid = 7")
     result = pipeline.run("population", settings=ready_hub, publish_rows=False)
-    store = pipeline._store(ready_hub)
+    store = HubContext(ready_hub).store
     batch = store.get_batch(result.batch_id)
     assert batch.rows_in == 500
     assert batch.rows_valid + batch.rows_quarantined == 500
@@ -45,7 +45,7 @@ def test_new_source_column_is_a_warning_and_the_batch_goes_on(ready_hub, caplog)
         db.execute("ALTER TABLE population_registry ADD COLUMN hukou_type TEXT")
     with caplog.at_level("WARNING"):
         result = pipeline.run("population", settings=ready_hub, publish_rows=False)
-    assert pipeline._store(ready_hub).get_batch(result.batch_id).rows_in == 500
+    assert HubContext(ready_hub).store.get_batch(result.batch_id).rows_in == 500
     assert "hukou_type" in caplog.text
 
 
@@ -76,7 +76,7 @@ def test_file_drop_is_registered_once_archived_and_bad_files_rejected(ready_hub)
     drop.write_csv(certificate.to_csv_columns(records), folder / "day1.csv", headers=None)
     drop.write_broken(folder / "broken.csv", "bad_bytes")
     first = pipeline.run("certificate_files", settings=ready_hub, publish_rows=False)
-    store = pipeline._store(ready_hub)
+    store = HubContext(ready_hub).store
     batch = store.get_batch(first.batch_id)
     assert batch.rows_in == 300 and batch.rows_valid + batch.rows_quarantined == 300
     assert not (folder / "day1.csv").exists()
@@ -101,7 +101,7 @@ def test_http_source_reads_incrementally(ready_hub, monkeypatch) -> None:  # typ
     monkeypatch.setenv("HUB_SOURCE_CERTIFICATE_API_TOKEN", "test-token-123456")
     try:
         first = pipeline.run("certificate_api", settings=ready_hub, publish_rows=False)
-        store = pipeline._store(ready_hub)
+        store = HubContext(ready_hub).store
         assert store.get_batch(first.batch_id).rows_in > 0
         second = pipeline.run("certificate_api", settings=ready_hub, publish_rows=False)
         assert store.get_batch(second.batch_id).rows_in == 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hub.context import HubContext
 from quality.errors import BatchHeldError
 from schemas.errors import AccessDeniedError, TransientError
 
@@ -30,9 +31,8 @@ def hub(hub_home: Path) -> Any:
 def people(settings: Any) -> None:
     """A hub-wide steward, a steward of the police (the source) and one of another department."""
     from catalog.sharing import add_department, add_person
-    from hub import pipeline
 
-    store = pipeline._store(settings)
+    store = HubContext(settings).store
     add_person(store, "wang.hub", roles=["steward"], hub_wide=True, actor=None)
     add_department(store, POLICE, "公安厅", actor="wang.hub")
     add_department(store, SOCIAL, "人力资源和社会保障厅", actor="wang.hub")
@@ -41,10 +41,11 @@ def people(settings: Any) -> None:
 
 
 def fill(settings: Any, *, rows: int = 1_000, rate: float | None = 0.02, seed: int = 3) -> Any:
-    from hub.pipeline import _source
     from hub.simulate import simulate
 
-    return simulate(_source("population", settings), settings, rows=rows, seed=seed, defect_rate=rate)
+    return simulate(
+        HubContext(settings).source("population"), settings, rows=rows, seed=seed, defect_rate=rate
+    )
 
 
 def held_batch(settings: Any) -> tuple[Any, Any]:
@@ -53,23 +54,22 @@ def held_batch(settings: Any) -> tuple[Any, Any]:
     report = fill(settings)
     with pytest.raises(BatchHeldError) as info:
         pipeline.run("population", settings=settings, publish_rows=False)
-    batch = pipeline._store(settings).latest_batch("population")
+    batch = HubContext(settings).store.latest_batch("population")
     assert batch is not None and batch.id in str(info.value)
     return batch, report
 
 
 def test_a_batch_over_the_threshold_is_held_and_registers_nothing(hub: Any) -> None:
     from catalog.corrections import Corrections
-    from hub import pipeline
 
     batch, report = held_batch(hub)
-    store = pipeline._store(hub)
+    store = HubContext(hub).store
     assert batch.status == "held" and batch.held_at is not None
     assert batch.rows_quarantined == report.expected_quarantined
     assert report.expected_quarantined / report.rows > 0.05
     assert batch.snapshot_id is None and batch.registered_at is None
     assert "held by the quality gate" in (batch.error or "")
-    assert "population" not in pipeline._tables(hub).datasets(), "a held batch creates no shared table"
+    assert "population" not in HubContext(hub).tables.datasets(), "a held batch creates no shared table"
     assert store.last_watermark("population") is None
     assert Corrections(store).find() == [], "a held batch opens no correction request until released"
     assert (hub.staging_dir / batch.id / "valid.parquet").exists(), "staged rows wait for a release"
@@ -81,7 +81,7 @@ def test_a_batch_within_the_threshold_goes_on_and_opens_requests(hub: Any) -> No
 
     report = fill(hub, rate=0.002)
     result = pipeline.run("population", settings=hub, publish_rows=False)
-    store = pipeline._store(hub)
+    store = HubContext(hub).store
     batch = store.get_batch(result.batch_id)
     assert batch.status == "registered" and batch.rows_quarantined == report.expected_quarantined > 0
     requests = Corrections(store).find(limit=None)
@@ -103,7 +103,7 @@ def test_a_steward_of_the_source_releases_it_and_it_is_registered(hub: Any) -> N
 
     people(hub)
     batch, report = held_batch(hub)
-    store = pipeline._store(hub)
+    store = HubContext(hub).store
     for who, needle in (
         (None, "--as NAME"),
         ("nobody", "no person 'nobody'"),
@@ -121,7 +121,7 @@ def test_a_steward_of_the_source_releases_it_and_it_is_registered(hub: Any) -> N
     assert (done.released_by, done.release_reason) == ("li.police", "source confirmed the defects")
     assert done.released_at is not None
     assert store.last_watermark("population") == done.watermark_to is not None
-    rows = pipeline._tables(hub).scan("population", selected_fields=("person_token",))
+    rows = HubContext(hub).tables.scan("population", selected_fields=("person_token",))
     assert sum(b.num_rows for b in rows) == report.rows - report.expected_quarantined
     assert len(Corrections(store).find(limit=None)) == report.expected_quarantined
     assert not (hub.staging_dir / batch.id).exists()
@@ -148,7 +148,7 @@ def test_a_release_whose_continuation_failed_is_continued_by_releasing_again(
         patched.setattr("catalog.tables.iceberg.SharedTables.commit", broken)
         with pytest.raises(TransientError):
             pipeline.release(batch.id, steward="li.police", reason="ok", settings=hub, publish_rows=False)
-    store = pipeline._store(hub)
+    store = HubContext(hub).store
     failed = store.get_batch(batch.id)
     assert failed.status == "failed" and failed.released_by == "li.police"
     assert store.last_watermark("population") is None
@@ -168,7 +168,7 @@ def test_a_held_batch_superseded_by_a_later_registered_one_is_not_released(hub: 
     first, _ = held_batch(hub)
     with pytest.raises(BatchHeldError):
         pipeline.run("population", settings=hub, publish_rows=False)  # reads the same rows again
-    store = pipeline._store(hub)
+    store = HubContext(hub).store
     second = store.latest_batch("population")
     assert second is not None and second.id != first.id and second.watermark_from is None
     pipeline.release(second.id, steward="li.police", reason="newest", settings=hub, publish_rows=False)
@@ -196,7 +196,7 @@ def test_data_docs_that_cannot_be_written_do_not_stop_the_batch(
     monkeypatch.setattr("quality.validate.Validator.build_data_docs", broken)
     fill(hub, rows=300, rate=0.002)
     result = pipeline.run("population", settings=hub, publish_rows=False)
-    batch = pipeline._store(hub).get_batch(result.batch_id)
+    batch = HubContext(hub).store.get_batch(result.batch_id)
     assert batch.status == "registered" and batch.data_docs is None
     assert (
         batch.warnings is not None
