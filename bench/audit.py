@@ -51,7 +51,7 @@ _ENTRY: dict[str, Any] = {
 
 _WRITER = """
 import sys, time
-from catalog.audit.log import record_access
+from catalog.audit.record import record_access
 from catalog.metadata.store import MetadataStore
 store = MetadataStore(sys.argv[1], schema=sys.argv[3] or None)
 record_access(store, action="query", outcome="allowed", system="writer", purpose="warm")

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+import catalog.audit as audit_package
+import catalog.audit.keys as audit_keys
 import catalog.audit.log as audit
 from catalog.audit import (
     AccessLog,
@@ -84,7 +86,7 @@ def test_record_access_appends_gapless_entries_that_verify(store: MetadataStore)
     assert denied == 4
     rows = _rows(store)
     assert [r["seq"] for r in rows] == [1, 2, 3, 4]
-    assert rows[0]["prev_hash"] == audit.GENESIS
+    assert rows[0]["prev_hash"] == audit_package.GENESIS
     assert all(rows[i]["prev_hash"] == rows[i - 1]["entry_hash"] for i in range(1, 4))
     assert json.loads(str(rows[0]["columns"])) == ["person_token", "birth_year"]
     assert rows[0]["department"] == "税务局" and rows[0]["snapshot_id"] == 4_611_686_018_427_387_904
@@ -228,7 +230,9 @@ def test_checkpoints_are_written_every_n_entries_and_signed(store: MetadataStore
     demand = log.checkpoint(actor="审计员")
     assert (demand.number, demand.seq, demand.reason) == (3, 7, "demand")
     assert _rows(store)[-1]["action"] == "audit.checkpoint"
-    public = read_public_keys("".join(audit.public_key_pem(k) for k in load_keys().public_keys().values()))
+    public = read_public_keys(
+        "".join(audit_package.public_key_pem(k) for k in load_keys().public_keys().values())
+    )
     result = log.verify(public_keys=public)
     assert result.ok and not result.macs_checked and result.checkpoints == 3
 
@@ -253,7 +257,7 @@ def test_an_older_keyring_gets_the_audit_keys_on_first_use(store: MetadataStore)
     path.write_text(json.dumps(document))
     before = Keyring.load(path)
     assert not before.has("audit")
-    audit._KEY_CACHE.clear()
+    audit_keys._KEY_CACHE.clear()
 
     _query(store, 2)
 
@@ -276,9 +280,11 @@ def test_rotating_the_audit_keys_keeps_old_entries_verifiable(store: MetadataSto
     assert [r["key_version"] for r in _rows(store)] == [1, 1, 2, 2]
     assert [c.key_version for c in rotated.checkpoints()] == [1, 2]
     assert rotated.verify().ok
-    public = read_public_keys("".join(audit.public_key_pem(k) for k in load_keys().public_keys().values()))
+    public = read_public_keys(
+        "".join(audit_package.public_key_pem(k) for k in load_keys().public_keys().values())
+    )
     assert len(public) == 2 and rotated.verify(public_keys=public).ok
-    only_new = read_public_keys(audit.public_key_pem(load_keys().public_keys()[2]))
+    only_new = read_public_keys(audit_package.public_key_pem(load_keys().public_keys()[2]))
     problem = rotated.verify(public_keys=only_new).first_problem
     assert problem is not None and "checkpoint 1" in str(problem) and "signature" in str(problem)
 
@@ -355,7 +361,7 @@ def test_purge_removes_old_entries_and_the_chain_still_verifies(
     last = _rows(store)[-1]
     assert last["action"] == "audit.purge" and json.loads(str(last["detail"]))["purged"] == 5
     assert log.verify().ok
-    public = read_public_keys(audit.public_key_pem(load_keys().public_keys()[1]))
+    public = read_public_keys(audit_package.public_key_pem(load_keys().public_keys()[1]))
     assert log.verify(public_keys=public).ok
     # removing the new first entry is still detected
     with store.engine.begin() as connection:
@@ -433,7 +439,7 @@ def test_group_appender_shares_transactions_between_threads(
     import threading
 
     log = AccessLog(store, checkpoint_every=7)
-    appender = audit.GroupAppender(log)
+    appender = audit_package.GroupAppender(log)
     transactions: list[int] = []
     real = log.append_fields
 
@@ -460,10 +466,10 @@ def test_group_appender_shares_transactions_between_threads(
     assert log.verify().ok
 
     def broken(entries: list[dict[str, object]]) -> list[int]:
-        raise audit.AuditKeyError("no audit key")
+        raise audit_package.AuditKeyError("no audit key")
 
     monkeypatch.setattr(log, "append_fields", broken)
-    with pytest.raises(audit.AuditKeyError):
+    with pytest.raises(audit_package.AuditKeyError):
         appender.append(action="query", outcome="allowed")
     monkeypatch.setattr(log, "append_fields", real)
     assert appender.append(action="query", outcome="allowed") == 201

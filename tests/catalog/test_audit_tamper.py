@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+import catalog.audit as audit
 from catalog.audit import AccessLog, load_keys, public_key_pem, read_public_keys
-from catalog.audit import log as audit
 from catalog.metadata import MetadataStore
 from masking.keys import Keyring
 

@@ -49,7 +49,7 @@ def logged(env: dict[str, str]) -> dict[str, str]:
     ok("keys", "init", env=env)
     ok("people", "add", AUDITOR, "--role", "auditor", env=env)
     script = (
-        "from catalog.audit.log import record_access\n"
+        "from catalog.audit import record_access\n"
         "from hub.context import HubContext\n"
         "from hub.settings import get_settings\n"
         "store = HubContext(get_settings()).store\n"
