@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""A group-commit writer shared by the threads of one process (a server): each append waits
+only for its own entry, and one dedicated thread commits what the threads hand in.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""The access log's storage: the head row under its lock, entries read in order, checkpoints
+written and read back. What appending and verifying share.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""The canonical documents of the access log and their digests: an entry's hash and MAC, the
+head row's MAC, a checkpoint's hash. Anyone holding the entries can recompute the chain.
+"""
 
 from __future__ import annotations
 

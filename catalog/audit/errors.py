@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""Errors of the access log, on the branches of the HubError tree that tell the caller what to do.
+"""
 
 from __future__ import annotations
 

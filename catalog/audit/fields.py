@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""The fields of one access-log entry, cleaned and bounded before anything is written: the
+action and outcome checked, texts and details cut to size, never a secret.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""The access log's keys: HMAC keys for entry MACs and Ed25519 keys for checkpoint signatures,
+kept in the keyring beside the data keys and loaded once per process.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""Appending one entry from anywhere in the hub (:func:`record_access`), and the check that
+only auditors read the log (:func:`require_auditor`).
+"""
 
 from __future__ import annotations
 

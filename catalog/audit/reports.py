@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""Reports over the access log: filters, counts per system and day, denied attempts and days
+of unusual volume flagged against each system's median.
+"""
 
 from __future__ import annotations
 

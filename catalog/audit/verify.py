@@ -1,4 +1,6 @@
-"""TODO docstring."""
+"""Verification of the access log: walk the chain, recompute every hash and MAC, check the
+signed checkpoints and the head row, and name the first bad entry of each kind of tampering.
+"""
 
 from __future__ import annotations
 
