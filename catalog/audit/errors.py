@@ -1,5 +1,4 @@
-"""Errors of the access log, on the branches of the HubError tree that tell the caller what to do.
-"""
+"""Errors of the access log, on the branches of the HubError tree that tell the caller what to do."""
 
 from __future__ import annotations
 

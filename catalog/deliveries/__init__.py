@@ -5,15 +5,8 @@ records to it, and the embedded Kafka-compatible broker.
 from __future__ import annotations
 
 from catalog.deliveries.broker import BrokerPortInUseError, EmbeddedBroker, locate_binary, port_accepts
-from catalog.deliveries.outbox import (
-    DeliveryError,
-    Outbox,
-    delivered_topics,
-    derived_keys,
-    list_deliveries,
-    message_schema,
-    subscription,
-)
+from catalog.deliveries.errors import DeliveryError
+from catalog.deliveries.outbox import Outbox
 from catalog.deliveries.publish import (
     BrokerUnreachableError,
     Publisher,
@@ -27,6 +20,8 @@ from catalog.deliveries.publish import (
     partitions_of,
     read_messages,
 )
+from catalog.deliveries.queries import delivered_topics, list_deliveries
+from catalog.deliveries.schema import derived_keys, message_schema, subscription
 
 __all__ = [
     "BrokerPortInUseError",

@@ -32,15 +32,13 @@ half-way is sent whole again, and consumers upsert by key.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -56,6 +54,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog.audit import begin_write, record_access
+from catalog.deliveries.errors import DeliveryError
 from catalog.deliveries.publish import (
     HEADER_BATCH_ID,
     HEADER_CONTRACT,
@@ -66,7 +65,9 @@ from catalog.deliveries.publish import (
     ensure_topic,
     grant_topic,
 )
-from catalog.entries import Delivery, register_delivery_source
+from catalog.deliveries.queries import delivered_topics, list_deliveries
+from catalog.deliveries.records import DeliveryRef, SendReport, delivery_ref
+from catalog.deliveries.schema import DERIVED_KEY, derived_keys, message_key, message_schema, subscription
 from catalog.metadata import (
     Batch,
     BatchStatus,
@@ -80,7 +81,7 @@ from catalog.metadata import (
 )
 from catalog.sharing import GrantRef, SharingError, china_day, grant_ref, list_grants
 from schemas.contract import BATCH_ID_COLUMN, Contract, load_contract
-from schemas.errors import ContractError, FatalError, HubError, TransientError
+from schemas.errors import FatalError, HubError, TransientError
 
 if TYPE_CHECKING:
     from catalog.metadata import MetadataStore
@@ -96,17 +97,9 @@ LEASE_WAIT_S = 30.0
 that one (which sends whatever is pending when it is done)."""
 _RENEW_S = 30.0
 _DONE = (BatchStatus.REGISTERED, BatchStatus.PUBLISHED)
-DERIVED_KEY = "derived"
-"""Key of a grant that does not include the dataset's key column: SHA-256 of
-``grant:<id>:<key value>`` in unpadded url-safe base64 (like a token, so no long digit run
-looks like a phone number), stable per record and grant, linkable across no two grants."""
 
 Progress = Callable[[int], None]
 T = TypeVar("T")
-
-
-class DeliveryError(FatalError):
-    """A delivery cannot be made or queued: its snapshot is gone, or a replay names none."""
 
 
 # -- tables -----------------------------------------------------------------------------------
@@ -115,258 +108,10 @@ class DeliveryError(FatalError):
 # -- what callers get -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DeliveryRef:
-    """A delivery as callers see it."""
-
-    id: int
-    grant_id: int
-    dataset: str
-    kind: DeliveryKind
-    batch_id: str
-    snapshot_id: int
-    sequence: int
-    status: DeliveryStatus
-    topic: str
-    columns: tuple[str, ...]
-    created_at: datetime
-    attempts: int = 0
-    messages: int | None = None
-    sent_at: datetime | None = None
-    source_table: str | None = None
-    source_snapshot_id: int | None = None
-    from_snapshot_id: int | None = None
-    requested_by: str | None = None
-    error: str | None = None
-    cancelled_at: datetime | None = None
-    reason: str | None = None
-    access_seq: int | None = None
-
-
-def _ref(row: OutboxDelivery) -> DeliveryRef:
-    return DeliveryRef(
-        id=row.id,
-        grant_id=row.grant_id,
-        dataset=row.dataset,
-        kind=DeliveryKind(row.kind),
-        batch_id=row.batch_id,
-        snapshot_id=row.snapshot_id,
-        sequence=row.sequence,
-        status=DeliveryStatus(row.status),
-        topic=row.topic,
-        columns=tuple(json.loads(row.columns)),
-        created_at=row.created_at,
-        attempts=row.attempts,
-        messages=row.messages,
-        sent_at=row.sent_at,
-        source_table=row.source_table,
-        source_snapshot_id=row.source_snapshot_id,
-        from_snapshot_id=row.from_snapshot_id,
-        requested_by=row.requested_by,
-        error=row.error,
-        cancelled_at=row.cancelled_at,
-        reason=row.reason,
-        access_seq=row.access_seq,
-    )
-
-
-@dataclass
-class SendReport:
-    """What one :meth:`Outbox.send` did."""
-
-    sent: list[DeliveryRef] = field(default_factory=list)
-    cancelled: list[DeliveryRef] = field(default_factory=list)
-    busy: list[int] = field(default_factory=list)
-    """Grants whose queue another sender was working through (it sends what is pending)."""
-    failed: list[tuple[DeliveryRef, str]] = field(default_factory=list)
-    """Deliveries that could not be made (they stay pending; their grant's later ones wait)."""
-
-    def messages(self, batch_id: str | None = None) -> int:
-        """Messages sent, for one batch's own deliveries (not replays) if ``batch_id`` is given."""
-        return sum(
-            d.messages or 0
-            for d in self.sent
-            if batch_id is None or (d.batch_id == batch_id and d.kind is not DeliveryKind.REPLAY)
-        )
-
-
 # -- message schema ---------------------------------------------------------------------------
 
 
-def _json_type(kind: pa.DataType) -> dict[str, Any]:
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return {"type": "string"}
-    if pa.types.is_integer(kind):
-        return {"type": "integer"}
-    if pa.types.is_boolean(kind):
-        return {"type": "boolean"}
-    if pa.types.is_date(kind):
-        return {"type": "string", "format": "date"}
-    if pa.types.is_timestamp(kind):
-        return {"type": "string", "format": "date-time"}
-    if pa.types.is_decimal(kind):
-        # Text, as in the dataset schema: a binary float would round amounts.
-        return {"type": "string", "format": "decimal"}
-    raise ContractError(f"published type {kind} has no JSON message type")
-
-
-def message_schema(
-    contract: Contract, level: str, columns: Sequence[str], *, grant_id: int
-) -> dict[str, Any]:
-    """JSON Schema of one message value on a grant's topic: its columns at its level."""
-    published = contract.published_schema(level)
-    by_name = {f.published_name: f for f in contract.fields}
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    for name in columns:
-        if name not in published.names:
-            raise ContractError(
-                f"grant {grant_id}: column {name!r} is not published by dataset {contract.name} "
-                f"{contract.version} (columns: {', '.join(published.names)})"
-            )
-        column = published.field(name)
-        spec = _json_type(column.type)
-        source = by_name.get(name)
-        if source is not None:
-            spec["description"] = f"{source.description.zh} / {source.description.en}"
-        if column.nullable:
-            spec["type"] = [spec["type"], "null"]
-        else:
-            required.append(name)
-        properties[name] = spec
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": f"{contract.name} {contract.version}, grant {grant_id} ({level})",
-        "type": "object",
-        "properties": properties,
-        "required": required,
-        "additionalProperties": False,
-    }
-
-
-def message_key(contract: Contract, columns: Sequence[str]) -> str:
-    """What keys a grant's messages: the dataset's key column if granted, else :data:`DERIVED_KEY`."""
-    key = contract.published_keys[0]
-    return key if key in columns else DERIVED_KEY
-
-
-def derived_keys(grant_id: int, values: pa.Array) -> pa.Array:
-    """:data:`DERIVED_KEY` of each key value: hides the token from a grant that lacks it."""
-    prefix = f"grant:{int(grant_id)}:".encode()
-    return pa.array(
-        [
-            base64.urlsafe_b64encode(hashlib.sha256(prefix + v.encode()).digest()).rstrip(b"=").decode()
-            for v in values.cast(pa.string()).to_pylist()
-        ],
-        pa.string(),
-    )
-
-
-def subscription(store: MetadataStore, grant_id: int, *, topic_prefix: str) -> dict[str, Any]:
-    """What a grant's subscriber needs: topic, key, headers and the JSON Schema of a value."""
-    with store.session() as session:
-        row = session.get(Grant, grant_id)
-        if row is None:
-            raise SharingError(f"no grant {grant_id} is recorded")
-        grant = grant_ref(row)
-    contract = load_contract(grant.dataset)
-    return {
-        "grant": grant.id,
-        "system": grant.system,
-        "department": grant.department,
-        "dataset": grant.dataset,
-        "level": grant.level,
-        "state": grant.state(),
-        "topic": grant_topic(topic_prefix, grant.id),
-        "key": message_key(contract, grant.columns),
-        "headers": [
-            HEADER_CONTRACT,
-            HEADER_CONTRACT_VERSION,
-            HEADER_BATCH_ID,
-            HEADER_SNAPSHOT_ID,
-            HEADER_GRANT_ID,
-        ],
-        "value_schema": message_schema(contract, grant.level, grant.columns, grant_id=grant.id),
-    }
-
-
 # -- reading ----------------------------------------------------------------------------------
-
-
-def list_deliveries(
-    store: MetadataStore,
-    *,
-    grant_id: int | None = None,
-    batch_id: str | None = None,
-    status: DeliveryStatus | str | None = None,
-    dataset: str | None = None,
-    limit: int | None = 50,
-) -> list[DeliveryRef]:
-    """Deliveries, newest first."""
-    query = select(OutboxDelivery).order_by(OutboxDelivery.id.desc())
-    if grant_id is not None:
-        query = query.where(OutboxDelivery.grant_id == grant_id)
-    if batch_id is not None:
-        query = query.where(OutboxDelivery.batch_id == batch_id)
-    if status is not None:
-        query = query.where(OutboxDelivery.status == DeliveryStatus(status))
-    if dataset is not None:
-        query = query.where(OutboxDelivery.dataset == dataset)
-    if limit is not None:
-        query = query.limit(limit)
-    with store.session() as session:
-        return [_ref(row) for row in session.scalars(query)]
-
-
-def delivered_topics(
-    store: MetadataStore, datasets: Sequence[str] | None = None
-) -> list[tuple[str, GrantRef]]:
-    """Each topic something was sent to, with its grant (for the leak scan), by grant."""
-    query = (
-        select(Grant)
-        .where(
-            Grant.id.in_(select(OutboxDelivery.grant_id).where(OutboxDelivery.status == DeliveryStatus.SENT))
-        )
-        .order_by(Grant.id)
-    )
-    if datasets:
-        query = query.where(Grant.dataset.in_(list(datasets)))
-    with store.session() as session:
-        grants = [grant_ref(g) for g in session.scalars(query)]
-        topics = dict(
-            session.execute(
-                select(OutboxDelivery.grant_id, func.max(OutboxDelivery.topic))
-                .where(OutboxDelivery.grant_id.in_([g.id for g in grants]))
-                .group_by(OutboxDelivery.grant_id)
-            ).all()
-        )
-    return [(topics[g.id], g) for g in grants]
-
-
-def _lineage_deliveries(store: MetadataStore, dataset: str) -> Iterator[Delivery]:
-    """Sent deliveries of ``dataset`` for :func:`catalog.entries.lineage.dataset_lineage`."""
-    query = (
-        select(OutboxDelivery, Grant.system, Grant.department)
-        .join(Grant, Grant.id == OutboxDelivery.grant_id)
-        .where(OutboxDelivery.dataset == dataset, OutboxDelivery.status == DeliveryStatus.SENT)
-        .order_by(OutboxDelivery.id)
-    )
-    with store.session() as session:
-        found = session.execute(query).all()
-    for row, system, department in found:
-        assert row.sent_at is not None
-        yield Delivery(
-            grant_id=row.grant_id,
-            system=system,
-            department=department,
-            snapshot_id=row.snapshot_id,
-            at=row.sent_at,
-            rows=row.messages,
-            channel="kafka",
-        )
-
-
-register_delivery_source(_lineage_deliveries)
 
 
 # -- the outbox -------------------------------------------------------------------------------
@@ -756,7 +501,7 @@ class Outbox:
             if item.kind is not DeliveryKind.REPLAY:
                 _settle(session, item.batch_id)
             session.flush()
-            return _ref(row)
+            return delivery_ref(row)
 
         return self._write(work)
 
@@ -783,7 +528,7 @@ class Outbox:
             session.flush()
             for batch_id in {r.batch_id for r in rows if r.kind is not DeliveryKind.REPLAY}:
                 _settle(session, batch_id)
-            return [_ref(r) for r in rows]
+            return [delivery_ref(r) for r in rows]
 
         return self._write(work)
 
@@ -833,7 +578,7 @@ class Outbox:
         )
         session.add(row)
         session.flush()
-        return _ref(row)
+        return delivery_ref(row)
 
     def _newest_sent(self, grant_id: int) -> DeliveryRef | None:
         """The grant's latest delivery in snapshot order among those sent (replays aside)."""
@@ -849,7 +594,7 @@ class Outbox:
         )
         with self.store.session() as session:
             row = session.scalars(query).first()
-            return _ref(row) if row is not None else None
+            return delivery_ref(row) if row is not None else None
 
     @staticmethod
     def _once(session: Session, grant_id: int, once: str) -> OutboxDelivery | None:
@@ -863,7 +608,7 @@ class Outbox:
             .order_by(OutboxDelivery.sequence, OutboxDelivery.id)
         )
         with self.store.session() as session:
-            return [_ref(row) for row in session.scalars(query)]
+            return [delivery_ref(row) for row in session.scalars(query)]
 
     def _write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one write transaction (the SQLite write lock taken first); a

@@ -5,17 +5,8 @@ quality scorecards.
 
 from __future__ import annotations
 
-from catalog.entries.catalogue import (
-    EDITABLE,
-    Catalogue,
-    CatalogueError,
-    ConcurrentEditError,
-    ContractChangeRefusedError,
-    EntryView,
-    UnknownDatasetError,
-    all_contracts,
-    contract_digest,
-)
+from catalog.entries.catalogue import Catalogue
+from catalog.entries.content import EDITABLE, all_contracts, contract_digest
 from catalog.entries.coverage import Provider, allowed_age, status
 from catalog.entries.dcat import (
     ACCESS_RIGHT,
@@ -26,14 +17,15 @@ from catalog.entries.dcat import (
     export_json,
     json_schema,
 )
-from catalog.entries.lineage import (
-    Delivery,
-    dataset_lineage,
-    openlineage_events,
-    openlineage_file,
-    register_delivery_source,
+from catalog.entries.errors import (
+    CatalogueError,
+    ConcurrentEditError,
+    ContractChangeRefusedError,
+    UnknownDatasetError,
 )
+from catalog.entries.lineage import Delivery, dataset_lineage, openlineage_events, openlineage_file
 from catalog.entries.scorecards import Scorecard, parse_since, render_html, scorecard, to_json_text
+from catalog.entries.views import EntryView
 
 __all__ = [
     "ACCESS_RIGHT",
@@ -60,7 +52,6 @@ __all__ = [
     "openlineage_events",
     "openlineage_file",
     "parse_since",
-    "register_delivery_source",
     "render_html",
     "scorecard",
     "status",

@@ -3,8 +3,8 @@
 Every batch record (``hub_batches``) says which source it read, how many rows came in and
 were kept, and which Iceberg snapshot its commit made, so the lineage of a dataset is read
 from the metadata, not recorded twice. Deliveries (a grant's consumer reading a snapshot)
-are recorded by the consumer-access paths; they plug in here through
-:func:`register_delivery_source`, and each one hangs under the snapshot it read.
+are read from the delivery outbox's table (:func:`sent_deliveries`), and each one hangs
+under the snapshot it read.
 
 Airflow runs add OpenLineage events (one START and one COMPLETE or FAIL per task), written
 by the OpenLineage provider to the file transport configured in ``airflow.cfg``
@@ -13,7 +13,7 @@ by the OpenLineage provider to the file transport configured in ``airflow.cfg``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from catalog.metadata import Batch, BatchStatus
+from catalog.metadata import Batch, BatchStatus, DeliveryStatus, Grant, OutboxDelivery
 
 if TYPE_CHECKING:
     from catalog.metadata import MetadataStore
@@ -54,14 +54,6 @@ class Delivery:
 
 DeliverySource = Callable[["MetadataStore", str], Iterable[Delivery]]
 """Gives the deliveries of one dataset: ``source(store, dataset)``."""
-
-_DELIVERY_SOURCES: list[DeliverySource] = []
-
-
-def register_delivery_source(source: DeliverySource) -> None:
-    """Add a place deliveries are recorded (the consumer-access paths call this on import)."""
-    if source not in _DELIVERY_SOURCES:
-        _DELIVERY_SOURCES.append(source)
 
 
 @dataclass(frozen=True)
@@ -155,11 +147,13 @@ def dataset_lineage(
     current_snapshot_id: int | None = None,
     limit: int | None = 20,
     openlineage: Path | None = None,
+    delivery_sources: Iterable[DeliverySource] | None = None,
 ) -> DatasetLineage:
     """Source -> batch -> snapshot for ``dataset``, the newest ``limit`` batches per source.
 
     ``limit`` keeps a daily dataset's tree to a screen; ``None`` gives every batch.
     ``current_snapshot_id`` (the table's) marks the snapshot consumers read now.
+    ``delivery_sources`` give the deliveries; default: the sent deliveries of the outbox.
     """
     with store.session() as session:
         sources = list(
@@ -181,7 +175,7 @@ def dataset_lineage(
                 SourceNode(name, batches[0].department if batches else None, [_node(b) for b in batches])
             )
     deliveries: dict[int, list[Delivery]] = {}
-    for source in _DELIVERY_SOURCES:
+    for source in (sent_deliveries,) if delivery_sources is None else delivery_sources:
         for delivery in source(store, dataset):
             deliveries.setdefault(delivery.snapshot_id, []).append(delivery)
     for node in nodes:
@@ -236,3 +230,26 @@ def openlineage_events(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def sent_deliveries(store: MetadataStore, dataset: str) -> Iterator[Delivery]:
+    """The sent deliveries of ``dataset``: one per grant and batch sent to its topic."""
+    query = (
+        select(OutboxDelivery, Grant.system, Grant.department)
+        .join(Grant, Grant.id == OutboxDelivery.grant_id)
+        .where(OutboxDelivery.dataset == dataset, OutboxDelivery.status == DeliveryStatus.SENT)
+        .order_by(OutboxDelivery.id)
+    )
+    with store.session() as session:
+        found = session.execute(query).all()
+    for row, system, department in found:
+        assert row.sent_at is not None
+        yield Delivery(
+            grant_id=row.grant_id,
+            system=system,
+            department=department,
+            snapshot_id=row.snapshot_id,
+            at=row.sent_at,
+            rows=row.messages,
+            channel="kafka",
+        )

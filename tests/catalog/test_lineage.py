@@ -15,10 +15,8 @@ from catalog.entries import (
     allowed_age,
     dataset_lineage,
     openlineage_events,
-    register_delivery_source,
     status,
 )
-from catalog.entries.lineage import _DELIVERY_SOURCES
 from catalog.metadata import MetadataStore
 from connectors.config import load_sources
 from schemas.contract import UpdateCycle
@@ -84,11 +82,7 @@ def test_deliveries_hang_under_the_snapshot_they_read(store: MetadataStore) -> N
         if dataset == "certificate":
             yield Delivery(7, "shebao-core", "人力资源和社会保障厅", 101, NOW, rows=9, channel="kafka")
 
-    register_delivery_source(deliveries)
-    try:
-        graph = dataset_lineage(store, "certificate")
-    finally:
-        _DELIVERY_SOURCES.remove(deliveries)
+    graph = dataset_lineage(store, "certificate", delivery_sources=[deliveries])
     snapshot = graph.sources[0].batches[0].snapshot
     assert snapshot is not None
     assert [(d.grant_id, d.system, d.channel) for d in snapshot.deliveries] == [(7, "shebao-core", "kafka")]
