@@ -19,7 +19,7 @@ NFKC, whitespace removed, upper case (``x`` check characters become ``X``).
 
 The pipeline's mask step stages a batch's index rows from the raw values it already holds
 (:class:`IndexStager`); the register step upserts them on ``key_token`` into the internal
-Iceberg table ``internal.<dataset>_verify`` (:func:`register_staged`), so the index follows
+Iceberg table ``internal.<dataset>verify_route`` (:func:`register_staged`), so the index follows
 every update. During a token-key mapping period the batch's old-version tokens are retired
 as the shared table's are. The server holds each index in memory as sorted fixed-width
 numpy arrays (:class:`VerificationIndex`, 32 bytes a row) and looks a key up by binary
@@ -126,7 +126,7 @@ BY_DATASET = {s.dataset: s for s in SUBJECTS.values()}
 
 def index_name(dataset: str) -> str:
     """The verification index table of a dataset, in namespace :data:`INDEX_NAMESPACE`."""
-    return f"{dataset}_verify"
+    return f"{dataset}verify_route"
 
 
 # -- normalisation and digests ---------------------------------------------------------------
@@ -290,7 +290,7 @@ class IndexStager:
 
 
 def register_staged(folder: Path, dataset: str, internal: SharedTables, *, batch_id: str) -> int | None:
-    """Upsert a batch's staged index rows into ``internal.<dataset>_verify`` in one commit.
+    """Upsert a batch's staged index rows into ``internal.<dataset>verify_route`` in one commit.
 
     Returns the index snapshot, or None when the batch staged nothing (no verification kind
     for the dataset, or no rows). Re-running it with the same batch changes nothing.
