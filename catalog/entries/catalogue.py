@@ -433,7 +433,7 @@ class Catalogue:
             self.store,
             by,
             current.content.provider_code,
-            action="catalog.deliveries.publish",
+            action="catalog.publish",
             dataset=dataset,
         )
         if pending:

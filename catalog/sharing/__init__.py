@@ -6,23 +6,12 @@ from __future__ import annotations
 
 from catalog.sharing.grants import (
     GrantRef,
-    RequestRef,
     active_grant,
-    answer_material,
-    approve_request,
-    ask_material,
-    dataset_terms,
-    deny_request,
-    get_request,
     grant_ref,
     grants_including,
-    known_datasets,
     list_grants,
-    list_requests,
     require_grant,
     revoke_grant,
-    submit_request,
-    today_cst,
 )
 from catalog.sharing.identities import (
     CREDENTIAL_PATTERN,
@@ -51,6 +40,17 @@ from catalog.sharing.identities import (
     rotate_credential,
     set_roles,
 )
+from catalog.sharing.requests import (
+    RequestRef,
+    answer_material,
+    approve_request,
+    ask_material,
+    deny_request,
+    get_request,
+    list_requests,
+    submit_request,
+)
+from catalog.sharing.terms import dataset_terms, known_datasets, today_cst
 from catalog.sharing.workdays import DEFAULT_CALENDAR, CalendarError, CalendarRangeError, WorkCalendar
 
 __all__ = [

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-import catalog.sharing.grants as sharing
+import catalog.sharing.requests as sharing
 from catalog.metadata import Grant, MetadataStore, RequestStatus
 from catalog.sharing import SharingError, get_request, submit_request
 from tests.catalog.test_sharing import NOW, build_world, log_entries, prepare_home

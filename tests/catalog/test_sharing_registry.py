@@ -167,13 +167,11 @@ def test_require_steward_names_why_not(store: MetadataStore, credentials: dict[s
         assert why in str(caught.value) and caught.value.exit_code == 5
     before = len(log_entries(store))
     with pytest.raises(SharingError):
-        require_steward(
-            store, "zhang.clerk", POLICE, action="catalog.deliveries.publish", dataset="population"
-        )
+        require_steward(store, "zhang.clerk", POLICE, action="catalog.publish", dataset="population")
     assert len(log_entries(store)) == before + 1
     entry = log_entries(store)[-1]
     assert (entry["action"], entry["outcome"], entry["actor"], entry["dataset"], entry["department"]) == (
-        "catalog.deliveries.publish",
+        "catalog.publish",
         "denied",
         "zhang.clerk",
         "population",

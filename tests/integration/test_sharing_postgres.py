@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-import catalog.sharing.grants as sharing
+import catalog.sharing as catalog_sharing
+import catalog.sharing.requests as sharing
 from catalog.metadata import MetadataStore, RequestStatus
 from catalog.sharing import SharingError, active_grant, grants_including, require_grant
 from tests.catalog.test_sharing import NOW, build_world, log_entries, prepare_home
@@ -53,7 +54,7 @@ def test_request_approve_and_revoke_on_postgres(pg: tuple[MetadataStore, Any, st
     assert grant.columns == ("birth_year",) and grant.expires_at.tzinfo is not None
     assert active_grant(store, "shebao-core", "population", now=NOW) == grant
     assert grants_including(store, "population", ["birth_year"], now=NOW) == [grant]
-    sharing.revoke_grant(store, grant.id, actor="li.police", reason="项目结束", now=NOW)
+    catalog_sharing.revoke_grant(store, grant.id, actor="li.police", reason="项目结束", now=NOW)
     with pytest.raises(SharingError, match="项目结束"):
         require_grant(store, "shebao-core", "population", now=NOW)
     refused = sharing.list_requests(store, status=[RequestStatus.APPROVED])
