@@ -8,14 +8,13 @@ from catalog.access.api import create_app
 from catalog.access.consumer import QueryRequest, replay_query, run_query
 from catalog.access.gateway import Gateway, Limits, referenced_tables
 from catalog.access.ratelimit import EnumerationGuard, TokenBuckets, retry_after
-from catalog.access.verification import (
+from catalog.access.verification import VerificationIndex, load_index
+from catalog.tables.verification_index import (
     INDEX_NAMESPACE,
     VERIFY_CONTEXT,
     IndexStager,
-    VerificationIndex,
     index_name,
     index_rows,
-    load_index,
     name_digest,
     normalise_key,
     normalise_name,
