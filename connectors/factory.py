@@ -7,7 +7,8 @@ a hub that reads only databases never loads their dependencies.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from connectors.errors import SourceConfigError
 
@@ -35,3 +36,21 @@ def open_connector(
 
         return FileConnector.from_source(source, chunk_rows=chunk_rows, env=env)
     raise SourceConfigError(f"source {source.name!r}: no connector of kind {kind!r}")
+
+
+def settle_registered(
+    source: SourceConfig, state: dict[str, Any] | None, *, env: Mapping[str, str] | None = None
+) -> None:
+    """What a source does once a batch it read is registered, from the state recorded on the
+    batch: a file drop records and archives the files it read; a database or an API keeps
+    its records, and the watermark on the batch record is all the progress there is.
+
+    No connector is opened: no source URL or credential is resolved to commit a batch.
+    """
+    config = source.connector
+    if config.kind == "file":
+        from connectors.config import FileConnectorConfig, expand
+        from connectors.files import archive_registered
+
+        assert isinstance(config, FileConnectorConfig)
+        archive_registered(Path(expand(config.folder, env)), source.name, state)

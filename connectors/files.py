@@ -292,39 +292,11 @@ class FileConnector:
         }
 
     def commit(self, checkpoint: dict[str, Any] | None = None) -> None:
-        """Record the checksums read in the ledger, then move the files to ``archive/YYYYMMDD/``.
-
-        A file whose content changed since it was read (dropped again under the same name)
-        stays for the next read; only what was read is recorded. Running the same commit
-        twice changes nothing more.
-        """
-        state = checkpoint if checkpoint is not None else self.checkpoint()
-        if not state:
-            return
-        files = [_Taken(**entry) for entry in state.get("files", ())]
-        duplicates = [_Taken(**entry) for entry in state.get("duplicates", ())]
-        now = dt.datetime.now(dt.UTC)
-        ledger = self.folder / LEDGER
-        ledger.parent.mkdir(parents=True, exist_ok=True)
-        with ledger.open("a", encoding="utf-8") as out:
-            for taken in files:
-                entry = {**taken.as_json(), "source": self.source, "at": now.isoformat(timespec="seconds")}
-                out.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        archive = self.folder / ARCHIVE / now.astimezone().strftime("%Y%m%d")
-        for taken in [*files, *duplicates]:
-            path = self.folder / taken.name
-            if not path.is_file():
-                continue  # archived by an earlier run of this commit
-            if _sha256(path) != taken.sha256:
-                log.warning(
-                    "source %r: file %s changed since it was read; left for the next read",
-                    self.source, taken.name,
-                )  # fmt: skip
-                continue
-            archive.mkdir(parents=True, exist_ok=True)
-            os.replace(path, _free_name(archive, taken.name))
+        """Record the checksums read in the ledger, then move the files to ``archive/YYYYMMDD/``
+        (see :func:`archive_registered`)."""
+        archive_registered(
+            self.folder, self.source, checkpoint if checkpoint is not None else self.checkpoint()
+        )
         self._taken = []
         self._duplicates = []
 
@@ -633,3 +605,41 @@ def _free_name(folder: Path, name: str) -> Path:
         target = folder / f"{stem}.{number}{dot}{suffix}"
         number += 1
     return target
+
+
+def archive_registered(folder: Path, source: str, state: dict[str, Any] | None) -> None:
+    """A registered batch's files: record their checksums in the drop folder's ledger, then
+    move them to ``archive/YYYYMMDD/``.
+
+    ``state`` is the batch's recorded connector state (what :meth:`FileConnector.checkpoint`
+    gave at extraction): the pipeline calls this from the batch record once the batch is
+    registered, without opening the source. A file whose content changed since it was
+    read (dropped again under the same name) stays for the next read; only what was read
+    is recorded. Running the same call twice changes nothing more.
+    """
+    if not state:
+        return
+    files = [_Taken(**entry) for entry in state.get("files", ())]
+    duplicates = [_Taken(**entry) for entry in state.get("duplicates", ())]
+    now = dt.datetime.now(dt.UTC)
+    ledger = folder / LEDGER
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    with ledger.open("a", encoding="utf-8") as out:
+        for taken in files:
+            entry = {**taken.as_json(), "source": source, "at": now.isoformat(timespec="seconds")}
+            out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    archive = folder / ARCHIVE / now.astimezone().strftime("%Y%m%d")
+    for taken in [*files, *duplicates]:
+        path = folder / taken.name
+        if not path.is_file():
+            continue  # archived by an earlier run of this commit
+        if _sha256(path) != taken.sha256:
+            log.warning(
+                "source %r: file %s changed since it was read; left for the next read",
+                source, taken.name,
+            )  # fmt: skip
+            continue
+        archive.mkdir(parents=True, exist_ok=True)
+        os.replace(path, _free_name(archive, taken.name))

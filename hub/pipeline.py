@@ -27,6 +27,7 @@ from hub.context import HubContext
 from hub.settings import HubSettings, get_settings
 from schemas.contract import BATCH_ID_COLUMN, Contract, load_contract
 from schemas.errors import FatalError, HubError
+from schemas.staging import StageWriter, read_chunks, staged_file
 
 if TYPE_CHECKING:
     from connectors.base import Connector
@@ -62,34 +63,11 @@ class BatchRef:
         return Path(self.staging)
 
     def file(self, stage: str) -> Path:
-        return self.folder / f"{stage}.parquet"
+        return staged_file(self.folder, stage)
 
 
 def _noop(step: str, rows: int) -> None:
     return None
-
-
-def _read_chunks(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
-    parquet = pq.ParquetFile(path)
-    yield from parquet.iter_batches(batch_size=rows)
-
-
-class _StageWriter:
-    """Parquet writer that is created lazily and always leaves a readable file."""
-
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
-        self.path = path
-        self.schema = schema
-        self.rows = 0
-        self._writer = pq.ParquetWriter(path, schema, compression="zstd")
-
-    def write(self, table: pa.Table | pa.RecordBatch) -> None:
-        if table.num_rows:
-            self._writer.write(table)
-            self.rows += table.num_rows
-
-    def close(self) -> None:
-        self._writer.close()
 
 
 def _open(source: SourceConfig, settings: HubSettings) -> Connector:
@@ -144,7 +122,7 @@ def extract(
             schema = batch_schema(contract.arrow_schema()).append(
                 pa.field(ROW_COLUMN, pa.int64(), nullable=False)
             )
-            writer = _StageWriter(ref.file("raw"), schema)
+            writer = StageWriter(ref.file("raw"), schema)
             try:
                 for chunk in connector.read(since=since):
                     rows = pa.array(range(writer.rows, writer.rows + chunk.num_rows), pa.int64())
@@ -179,52 +157,48 @@ def validate(ref: BatchRef, *, settings: HubSettings | None = None, progress: Pr
     from masking.apply import published_forms
     from quality.gate import held_error, judge
     from quality.references import ReferenceCheck
-    from quality.validate import VALIDATION_CHUNK_ROWS, Validator, find_duplicate_keys
+    from quality.step import validate_staged
+    from quality.validate import ChunkResult
 
     settings = settings or get_settings()
+    context = HubContext(settings)
     contract = load_contract(ref.dataset)
-    store = HubContext(settings).store
+    store = context.store
     batch = store.get_batch(ref.batch_id)
-    today = HubContext(settings).today()
+    today = context.today()
     with _failing_batch(store, ref):
         store.clear_quarantine(ref.batch_id)  # a retried step starts clean
         Corrections(store).clear_batch(ref.batch_id)
-        keyring = HubContext(settings).keyring()
-        duplicates = find_duplicate_keys(str(ref.file("raw")), contract)
-        validator = Validator(contract, today=today)
-        references = ReferenceCheck.of(
-            contract, lambda: HubContext(settings).tables, published_forms(keyring), today
-        )
-        raw = pq.ParquetFile(ref.file("raw"))
-        writer = _StageWriter(ref.file("valid"), raw.schema_arrow)
-        requests = _StageWriter(ref.file(CORRECTIONS_STAGE), STAGED_SCHEMA)
-        quarantined = seen = 0
+        keyring = context.keyring()
+        references = ReferenceCheck.of(contract, lambda: context.tables, published_forms(keyring), today)
+        requests = StageWriter(ref.file(CORRECTIONS_STAGE), STAGED_SCHEMA)
+
+        def quarantine(result: ChunkResult) -> None:
+            store.add_quarantine(ref.batch_id, result.quarantined, result.violations)
+            requests.write(stage_rows(result.quarantined, result.violations, contract, keyring))
+
         try:
-            for chunk in raw.iter_batches(batch_size=VALIDATION_CHUNK_ROWS):
-                table = pa.Table.from_batches([chunk])
-                result = validator.validate(
-                    table, duplicate_keys=duplicates, source=batch.source, batch_id=ref.batch_id
-                )
-                if references is not None:
-                    result = references.apply(table, result)
-                writer.write(result.valid)
-                if result.quarantined.num_rows:
-                    store.add_quarantine(ref.batch_id, result.quarantined, result.violations)
-                    requests.write(stage_rows(result.quarantined, result.violations, contract, keyring))
-                quarantined += result.quarantined.num_rows
-                seen += chunk.num_rows
-                progress("validate", seen)
+            validated = validate_staged(
+                ref.folder,
+                contract,
+                today=today,
+                batch_id=ref.batch_id,
+                source=batch.source,
+                references=references,
+                on_quarantined=quarantine,
+                progress=progress,
+            )
         finally:
-            writer.close()
             requests.close()
+        validator, seen, quarantined = validated.validator, validated.rows_in, validated.rows_quarantined
         store.update_batch(
-            ref.batch_id, status="validated", rows_valid=writer.rows, rows_quarantined=quarantined
+            ref.batch_id, status="validated", rows_valid=validated.rows_valid, rows_quarantined=quarantined
         )
-        if references is not None and references.warnings:
-            store.add_warnings(ref.batch_id, references.warnings)
+        if validated.warnings:
+            store.add_warnings(ref.batch_id, list(validated.warnings))
         store.check_accounting(ref.batch_id)
         _data_docs(validator, ref, settings)
-    log.info("batch %s: %d valid, %d quarantined", ref.batch_id, writer.rows, quarantined)
+    log.info("batch %s: %d valid, %d quarantined", ref.batch_id, validated.rows_valid, quarantined)
     verdict = judge(seen, quarantined, contract.max_invalid_share, store.violations_summary(ref.batch_id))
     if verdict.held:
         error = held_error(
@@ -277,7 +251,7 @@ def _open_corrections(ref: BatchRef, settings: HubSettings) -> None:
         due, warning = due_date(today_cst(), settings.quality.correction_days, settings.sharing.calendar_file)
         opened = Corrections(store).open_from_quarantine(
             batch,
-            _read_chunks(path, settings.connectors.chunk_rows),
+            read_chunks(path, settings.connectors.chunk_rows),
             due_on=due,
             department_code=batch.department_code or contract.owner_department.code,
         )
@@ -301,93 +275,73 @@ def mask(ref: BatchRef, *, settings: HubSettings | None = None, progress: Progre
     verification rows (keyed token and name digest, never a raw value; :mod:`catalog.access.verification`)
     are staged from the raw values here, the one step that holds them.
     """
-    from catalog.access import IndexStager
-    from masking.apply import mask_table
-    from masking.token_map import MAPPING_SCHEMA, token_mapping
-    from schemas.contract import MaskRule
+    from catalog.tables.verification_index import IndexStager
+    from masking.step import mask_staged
 
     settings = settings or get_settings()
     contract = load_contract(ref.dataset)
     store = HubContext(settings).store
-    tokenised = [f.name for f in contract.fields if f.mask.rule is MaskRule.TOKEN]
     with _failing_batch(store, ref):
         keyring = HubContext(settings).keyring()
-        writer = _StageWriter(ref.file("masked"), contract.published_schema())
-        mappings = _StageWriter(ref.file("token_map"), MAPPING_SCHEMA)
-        opened = _StageWriter(ref.file("unconditional"), contract.published_schema(UNCONDITIONAL))
         verification = IndexStager(
             ref.folder, contract.name, keyring, mapping_days=settings.masking.token_mapping_days
         )
         try:
-            for chunk in _read_chunks(ref.file("valid"), settings.connectors.chunk_rows):
-                for name in tokenised:
-                    pairs = token_mapping(
-                        chunk.column(name), keyring, mapping_days=settings.masking.token_mapping_days
-                    )
-                    if pairs is not None:
-                        mappings.write(pairs)
-                made: dict[tuple[str, str], Any] = {}
-                writer.write(mask_table(chunk, contract, keyring, batch_id=ref.batch_id, computed=made))
-                if contract.quasi_identifiers:
-                    opened.write(
-                        mask_table(
-                            chunk,
-                            contract,
-                            keyring,
-                            batch_id=ref.batch_id,
-                            level=UNCONDITIONAL,
-                            computed=made,
-                        )
-                    )
-                verification.add(chunk)
-                progress("mask", writer.rows)
+            mask_staged(
+                ref.folder,
+                contract,
+                keyring,
+                batch_id=ref.batch_id,
+                chunk_rows=settings.connectors.chunk_rows,
+                mapping_days=settings.masking.token_mapping_days,
+                also=verification.add,
+                progress=progress,
+            )
         finally:
-            writer.close()
-            mappings.close()
-            opened.close()
             verification.close()
         store.update_batch(ref.batch_id, status="masked")
     return ref
 
 
 def register(ref: BatchRef, *, settings: HubSettings | None = None) -> int:
-    """Commit the masked rows to the shared table in one atomic snapshot; returns its id."""
+    """Commit the masked rows to the shared table in one atomic snapshot; returns its id.
+
+    The register step (:mod:`catalog.tables.register`) commits; the pipeline then closes the
+    correction requests the batch answers and records the batch as registered, which is
+    what commits its watermark.
+    """
+    from catalog.tables.register import register_staged_batch
+
     settings = settings or get_settings()
     contract = load_contract(ref.dataset)
-    store = HubContext(settings).store
+    context = HubContext(settings)
+    store = context.store
     batch = store.get_batch(ref.batch_id)
     if batch.snapshot_id is not None:
         log.info("batch %s: already registered as snapshot %s", ref.batch_id, batch.snapshot_id)
         return int(batch.snapshot_id)
     with _failing_batch(store, ref):
         store.check_accounting(ref.batch_id)
-        tables = HubContext(settings).tables
-        tables.ensure_table(contract)
-        masked = ref.file("masked")
-        pairs = _token_pairs(ref)
-        snapshot_id = tables.commit(
+        registered = register_staged_batch(
+            ref.folder,
             contract,
-            _read_chunks(masked, settings.connectors.chunk_rows),
+            shared=context.tables,
+            internal=context.tables_in("internal"),
             batch_id=ref.batch_id,
-            mode="upsert",
-            retired_keys=None if pairs is None else pairs.column("old_token").combine_chunks(),
+            chunk_rows=settings.connectors.chunk_rows,
         )
-        if pairs is not None:
-            tables.upsert_rows("token_map", pairs, keys=["old_token"], batch_id=ref.batch_id)
-        _register_verification(ref, contract, settings)
-        anonymity = _share_unconditional_view(ref, contract, settings, pairs)
-        _close_corrections(ref, contract, settings, pairs)
+        _close_corrections(ref, contract, settings, registered.token_pairs)
         store.update_batch(
             ref.batch_id,
             status="registered",
-            snapshot_id=snapshot_id,
+            snapshot_id=registered.snapshot_id,
             registered_at=datetime.now(UTC),
-            **anonymity,
+            **registered.anonymity,
         )
-    _commit_source(ref, batch.connector_state, settings)
+    _settle_source(ref, batch.connector_state, settings)
     shutil.rmtree(ref.folder, ignore_errors=True)
-    log.info("batch %s: registered as snapshot %s", ref.batch_id, snapshot_id)
-    return int(snapshot_id)
+    log.info("batch %s: registered as snapshot %s", ref.batch_id, registered.snapshot_id)
+    return registered.snapshot_id
 
 
 def _close_corrections(
@@ -414,91 +368,13 @@ def _close_corrections(
         log.info("batch %s: %d correction requests closed by corrected records", ref.batch_id, closed)
 
 
-def _register_verification(ref: BatchRef, contract: Contract, settings: HubSettings) -> None:
-    """Upsert the batch's verification rows (staged by ``mask``) into ``internal.<dataset>_verify``."""
-    from catalog.access import INDEX_NAMESPACE, register_staged
-    from catalog.tables import SharedTables
+def _settle_source(ref: BatchRef, state: str | None, settings: HubSettings) -> None:
+    """The batch is recorded as registered, which commits its watermark: let its source
+    settle what it read, from the recorded state (a file drop archives its files)."""
+    from connectors.factory import settle_registered
 
-    assert settings.catalog.iceberg_url is not None and settings.catalog.warehouse is not None
-    internal = SharedTables(
-        settings.catalog.iceberg_url, settings.catalog.warehouse, namespace=INDEX_NAMESPACE
-    )
-    snapshot = register_staged(ref.folder, contract.name, internal, batch_id=ref.batch_id)
-    if snapshot is not None:
-        log.info("batch %s: verification index of %s at snapshot %s", ref.batch_id, contract.name, snapshot)
-
-
-UNCONDITIONAL = "unconditional"
-"""Share level any department may read without a request (无条件共享 view of a dataset)."""
-
-
-def _share_unconditional_view(
-    ref: BatchRef, contract: Contract, settings: HubSettings, pairs: pa.Table | None
-) -> dict[str, int]:
-    """Refresh ``shared.<dataset>_unconditional``: the unconditional-level view made k-anonymous.
-
-    The batch's rows at that level are upserted into an internal projection (namespace
-    ``internal``, never shared); the whole projection is then generalised further or its
-    small groups suppressed until every quasi-identifier group has at least the contract's
-    k rows, since groups span batches. The achieved k is recorded on the batch and as a
-    property of the shared view.
-    """
-    from catalog.tables import SharedTables
-    from masking.kanon import enforce
-
-    path = ref.file(UNCONDITIONAL)
-    if not contract.quasi_identifiers or not path.exists():
-        return {}
-    rows = pq.read_table(path)
-    assert settings.catalog.iceberg_url is not None and settings.catalog.warehouse is not None
-    internal = SharedTables(settings.catalog.iceberg_url, settings.catalog.warehouse, namespace="internal")
-    name = f"{contract.name}_{UNCONDITIONAL}"
-    internal.upsert_rows(
-        name,
-        rows,
-        keys=list(contract.published_keys),
-        batch_id=ref.batch_id,
-        retired_keys=None if pairs is None else pairs.column("old_token").combine_chunks(),
-    )
-    projection = internal.load(name).scan().to_arrow()
-    view, result = enforce(projection, contract.published_quasi_identifiers, contract.k_anonymity, contract)
-    HubContext(settings).tables.replace_rows(
-        name,
-        view,
-        batch_id=ref.batch_id,
-        properties={
-            "hub.k_anonymity": str(result.k),
-            "hub.k_threshold": str(contract.k_anonymity),
-            "hub.k_suppressed_rows": str(result.suppressed_rows),
-            "hub.k_generalised": "; ".join(result.generalised),
-        },
-    )
-    log.info(
-        "batch %s: %s view k=%d, %d rows suppressed", ref.batch_id, name, result.k, result.suppressed_rows
-    )
-    return {"k_anonymity": result.k, "k_suppressed_rows": result.suppressed_rows}
-
-
-def _token_pairs(ref: BatchRef) -> pa.Table | None:
-    """Old -> new token pairs staged by ``mask`` during a token-key mapping period.
-
-    They are registered into ``shared.token_map``, and rows keyed by an old token are
-    retired from the dataset, since the batch brings the same entity under its new token.
-    """
-    path = ref.file("token_map")
-    if not path.exists():
-        return None
-    pairs = pq.read_table(path)
-    return pairs if pairs.num_rows else None
-
-
-def _commit_source(ref: BatchRef, state: str | None, settings: HubSettings) -> None:
-    """Tell the connector its batch is registered (a file drop archives what it read)."""
-    connector = _open(HubContext(settings).source(ref.source), settings)
-    try:
-        connector.commit(json.loads(state) if state else None)
-    finally:
-        connector.close()
+    source = HubContext(settings).source(ref.source)
+    settle_registered(source, json.loads(state) if state else None, env=settings.source_env())
 
 
 def open_outbox(settings: HubSettings) -> Any:
