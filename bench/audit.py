@@ -6,7 +6,7 @@ For SQLite (a file in a temporary folder) and PostgreSQL (a throw-away schema), 
 * the baseline: the same row inserted into an unchained table of the same columns, one
   transaction per row (the floor of any durable log);
 * ``record_access`` from several processes at once (the chain stays gapless and linear);
-* a :class:`catalog.audit.log.GroupAppender` shared by many threads of one process (a server);
+* a :class:`catalog.audit.GroupAppender` shared by many threads of one process (a server);
 * ``AccessLog.append_many`` in batches of 100 (deliveries);
 * ``AccessLog.verify`` over everything appended (entries checked per second).
 

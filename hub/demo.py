@@ -342,7 +342,7 @@ def _show(settings: HubSettings, batches: dict[str, Any], *, console: Console) -
             f"Unconditional view population_unconditional: k-anonymity {population.k_anonymity} "
             f"on gender, age band, prefecture ({population.k_suppressed_rows or 0} rows suppressed)"
         )
-    from hub.scan_cli import scan_outputs
+    from hub.leak_scan import scan_outputs
 
     findings = scan_outputs(settings, topics=True)
     if findings:

@@ -6,7 +6,7 @@ comparison, revoked systems refused) and a success is reused for ``api.auth_cach
 (5 s), so a revoked system or a rotated credential is refused at most that long after the
 change. Every call, allowed or refused (unauthenticated, rate-limited, invalid, outside the
 grant), appends one access-log entry with the client address before it is answered; the
-server's threads share one :class:`~catalog.audit.log.GroupAppender` (group commit), and the credential is
+server's threads share one :class:`~catalog.audit.GroupAppender` (group commit), and the credential is
 never logged. Errors are ``application/problem+json`` (RFC 9457) with ``type``, ``title``,
 ``status``, ``detail``, ``instance`` and, when the refusal is on record, ``access_log_entry``.
 

@@ -54,7 +54,7 @@ def run_query(
 ) -> tuple[GatewayResult, int]:
     """Run a consumer's query and log it; returns the result and its access-log entry number.
 
-    ``append`` defaults to :func:`catalog.audit.log.record_access` on ``store``; a server passes
+    ``append`` defaults to :func:`catalog.audit.record_access` on ``store``; a server passes
     its group-commit appender. Refusals are logged, then raised.
     """
     log: Appender = append or (lambda **entry: record_access(store, **entry))

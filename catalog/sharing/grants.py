@@ -11,7 +11,7 @@ access paths and contract changes ask. Who acts (departments, systems, people, s
 is :mod:`catalog.sharing.identities`, re-exported here.
 
 Every refusal, grant, approval, denial and revocation is appended to the access log
-(:func:`catalog.audit.log.record_access`) after its transaction commits. Refusals are
+(:func:`catalog.audit.record_access`) after its transaction commits. Refusals are
 :class:`SharingError` (an :class:`~schemas.errors.AccessDeniedError`, exit code 5) naming the
 reason; refused requests are kept with status ``refused``.
 

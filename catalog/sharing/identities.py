@@ -11,7 +11,7 @@ Their roles are ``steward`` of a department or of the whole hub (``*``) and ``au
 
 Registry changes need a hub-wide steward (a steward of the department for its systems),
 except while no steward exists at all: that is the hub being set up. Every change and
-every refusal is appended to the access log (:func:`catalog.audit.log.record_access`).
+every refusal is appended to the access log (:func:`catalog.audit.record_access`).
 """
 
 from __future__ import annotations

@@ -203,7 +203,7 @@ def test_deliveries_are_in_the_access_log_and_the_lineage(hub: Hub) -> None:
 
 
 def test_leak_scan_of_the_grant_topics_passes(hub: Hub) -> None:
-    from hub.scan_cli import scan_outputs
+    from hub.leak_scan import scan_outputs
 
     assert scan_outputs(hub.settings, tables=False, topics=True) == []
 

@@ -180,7 +180,7 @@ def report(
     result = log.report(filters)
     verification = log.verify() if html is not None else None
     if html is not None:
-        from hub.audit_html import render
+        from hub.cli.audit_html import render
 
         result.verification = verification
         _write_text(html, render(result, auditor=auditor))

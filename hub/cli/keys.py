@@ -292,3 +292,9 @@ def _say_master(origin: str, created: bool) -> None:
         )
     else:
         console.print(f"keys wrapped with the master key from {origin}")
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``hub keys`` and ``hub decrypt``."""
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(decrypt_app)

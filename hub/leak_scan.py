@@ -1,16 +1,11 @@
-"""``hub scan``: run the leak scan over the hub's consumer-facing outputs.
-
-Registered in :mod:`hub.cli` as ``app.command("scan")(scan)``. Exits 1 when anything is
-found, so it can gate a release or a CI job; findings never show the leaked values.
-"""
+"""The leak scan over everything consumers can reach: the shared tables and views, the
+grants' topics and exported files (raw identity numbers, individual-business credit codes,
+mobiles, unmasked names). Used by ``hub scan`` and by the demo, which fails on any finding."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
-
-import typer
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from hub.context import HubContext
 
@@ -18,7 +13,6 @@ if TYPE_CHECKING:
     from hub.settings import HubSettings
     from masking.scan import Finding
 
-console = Console()
 
 MESSAGE_LIMIT = 1_000_000
 """Messages read per topic at most: a whole demo topic, while bounding a runaway read."""
@@ -80,27 +74,3 @@ def scan_outputs(
             file_names += _names(name)
         findings += scan_file(file, names=file_names)
     return findings
-
-
-def scan(
-    dataset: Annotated[
-        list[str] | None, typer.Option("--dataset", help="Only these datasets (default: all registered).")
-    ] = None,
-    topics: Annotated[
-        bool, typer.Option("--topics", help="Also scan the Kafka topic of every grant delivered to.")
-    ] = False,
-    path: Annotated[list[Path] | None, typer.Option("--path", help="Exported files to scan.")] = None,
-    tables: Annotated[bool, typer.Option(help="Scan the shared tables.")] = True,
-) -> None:
-    """Find raw identity numbers, individual-business credit codes, mobiles and unmasked names."""
-    from hub.settings import get_settings
-
-    for file in path or []:
-        if not file.is_file():
-            raise typer.BadParameter(f"{file} is not a file", param_hint="--path")
-    findings = scan_outputs(get_settings(), datasets=dataset, tables=tables, topics=topics, paths=path or [])
-    for finding in findings:
-        console.print(f"[red]leak[/] {finding}")
-    if findings:
-        raise typer.Exit(1)
-    console.print("no leaks found")
