@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from catalog.metadata import MetadataStore
 from catalog.sharing import CREDENTIAL_PATTERN
 from hub.settings import HubSettings
-from tests.catalog.test_sharing import HOUSING, SOCIAL, build_world
+from tests.support.sharing import HOUSING, SOCIAL, build_world
 
 PEOPLE = {
     "11010519491231002X": "张三丰",

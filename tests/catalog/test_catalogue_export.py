@@ -21,7 +21,7 @@ from catalog.entries import (
     export_json,
     json_schema,
 )
-from tests.catalog.test_catalogue import STEWARD, Hub, hub
+from tests.support.catalogue import STEWARD, Hub, hub
 
 __all__ = ["hub"]
 

@@ -29,7 +29,7 @@ from catalog.sharing import (
     set_roles,
 )
 from schemas.contract import load_contract
-from tests.catalog.test_sharing import HOUSING, MARKET, POLICE, SOCIAL, build_world, log_entries, prepare_home
+from tests.support.sharing import HOUSING, MARKET, POLICE, SOCIAL, build_world, log_entries, prepare_home
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from connectors.files import FileConnector
 from connectors.simulator.drop import write_csv, write_jsonl, write_parquet
-from tests.connectors.suite import CONTRACT, ConnectorSuite
+from tests.support.connector_suite import CONTRACT, ConnectorSuite
 
 COLUMNS = {"id_number": "公民身份号码", "name": "姓名", "gender": "性别", "updated_at": "更新时间"}
 """Contract field -> header; the other fields keep their names."""

@@ -15,7 +15,7 @@ from connectors.config import SourceConfig
 from connectors.http import HttpConnector
 from connectors.simulator.issuing_api import IssuingApi
 from tests.conftest import free_port
-from tests.connectors.suite import CONTRACT, KEY, ConnectorSuite
+from tests.support.connector_suite import CONTRACT, KEY, ConnectorSuite
 
 TOKEN = "suite-bearer-token-8f3a"
 

@@ -18,7 +18,7 @@ from connectors.simulator import legal_entity as le
 from connectors.simulator import population
 from connectors.simulator.world import World
 from schemas.contract import load_contract
-from tests.connectors.test_world import org_code_ok
+from tests.support.codes import org_code_ok
 
 AS_OF = dt.datetime(2025, 6, 1)
 RATES = le.DefectRates(

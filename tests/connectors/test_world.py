@@ -13,17 +13,10 @@ from stdnum.cn import ric, uscc
 
 from connectors.simulator import arrays, population
 from connectors.simulator import world as w
+from tests.support.codes import org_code_ok
 
 AS_OF = dt.datetime(2025, 6, 1)
 RATES = population.DefectRates.uniform(0.01)
-
-
-def org_code_ok(code: str) -> bool:
-    """GB 11714, written independently of the simulator: weights 3 7 9 10 5 8 4 2 over the
-    8-character body (digits as themselves, A=10 ... Z=35), check 11 - S mod 11 (10 X, 11 0)."""
-    total = sum(int(c, 36) * weight for c, weight in zip(code[:8], (3, 7, 9, 10, 5, 8, 4, 2), strict=True))
-    value = 11 - total % 11
-    return code[8] == {10: "X", 11: "0"}.get(value, str(value))
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.hub.conftest import run_hub
-from tests.hub.test_cli import HUB, _assert_clean_error
+from tests.support.commands import HUB, assert_clean_error
 
 AUDITOR = "审计员"
 
@@ -91,7 +91,7 @@ def test_verify_passes_then_names_the_first_bad_entry(logged: dict[str, str]) ->
 
     _sql(logged, "UPDATE hub_access_log SET outcome = 'allowed', reason = NULL WHERE seq = 7")
     failed = hub("audit", "verify", env=logged)
-    _assert_clean_error(failed, 7, "entry 7 was altered")
+    assert_clean_error(failed, 7, "entry 7 was altered")
     assert "does NOT verify" in failed.stdout
 
     as_json = hub("audit", "verify", "--json", env=logged)
@@ -103,9 +103,7 @@ def test_verify_passes_then_names_the_first_bad_entry(logged: dict[str, str]) ->
 def test_verify_detects_truncation_of_the_tail(logged: dict[str, str]) -> None:
     last = int(str(_entries(logged)[-1]["seq"]))
     _sql(logged, f"DELETE FROM hub_access_log WHERE seq >= {last - 1}")
-    _assert_clean_error(
-        hub("audit", "verify", env=logged), 7, f"entries {last - 1}-{last} missing at the end"
-    )
+    assert_clean_error(hub("audit", "verify", env=logged), 7, f"entries {last - 1}-{last} missing at the end")
 
 
 def test_public_key_lets_an_auditor_verify_without_the_master_key(
@@ -152,10 +150,10 @@ def test_report_flags_denied_attempts_and_is_itself_recorded(logged: dict[str, s
 
 
 def test_reports_and_exports_need_an_auditor_and_refusals_are_recorded(logged: dict[str, str]) -> None:
-    _assert_clean_error(hub("audit", "report", env=logged), 5, "--as NAME")
-    _assert_clean_error(hub("audit", "export", "--out", "x.csv", "--as", "nobody", env=logged), 5, "nobody")
+    assert_clean_error(hub("audit", "report", env=logged), 5, "--as NAME")
+    assert_clean_error(hub("audit", "export", "--out", "x.csv", "--as", "nobody", env=logged), 5, "nobody")
     ok("people", "add", "li.steward", "--role", "steward", "--hub-wide", env=logged)
-    _assert_clean_error(
+    assert_clean_error(
         hub("audit", "report", "--as", "li.steward", env=logged), 5, "li.steward is not an auditor"
     )
     refused = [
@@ -197,7 +195,7 @@ def test_export_csv_and_parquet(logged: dict[str, str], tmp_path: Path) -> None:
 
 
 def test_purge_refuses_young_entries_and_bad_dates(logged: dict[str, str]) -> None:
-    _assert_clean_error(
+    assert_clean_error(
         hub("audit", "purge", "--before", "2999-01-01", "--as", AUDITOR, env=logged), 5, "180 days"
     )
     assert _entries(logged)[-1]["outcome"] == "denied"

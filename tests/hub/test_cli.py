@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-HUB = str(Path(sys.executable).with_name("hub"))
-
-
-def hub(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HUB, *args], env=env, capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    values = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    values.update(
-        HUB_HOME=str(tmp_path / "home"),
-        HUB_MASKING__KEYRING_PATH=str(tmp_path / "keys" / "keyring.json"),
-        COLUMNS="200",
-    )
-    return values
-
-
-def _assert_clean_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stderr.lstrip().startswith("error: ")
-    for needle in needles:
-        assert needle in result.stderr
+from tests.support.commands import assert_clean_error, hub
 
 
 def test_run_without_keyring_says_to_run_keys_init(env: dict[str, str]) -> None:
     assert hub("simulate", "population", "--rows", "200", env=env).returncode == 0
     result = hub("run", "population", env=env)
-    _assert_clean_error(result, 2, "hub keys init", env["HUB_MASKING__KEYRING_PATH"])
+    assert_clean_error(result, 2, "hub keys init", env["HUB_MASKING__KEYRING_PATH"])
     assert len(result.stderr.strip().splitlines()) <= 2  # one message (rich may wrap it once)
 
 
@@ -46,7 +18,7 @@ def test_keys_init_twice_refuses_to_replace_keys(env: dict[str, str]) -> None:
     first = hub("keys", "init", env=env)
     assert first.returncode == 0, first.stderr
     assert (Path(env["HUB_MASKING__KEYRING_PATH"]).stat().st_mode & 0o777) == 0o600
-    _assert_clean_error(hub("keys", "init", env=env), 2, env["HUB_MASKING__KEYRING_PATH"])
+    assert_clean_error(hub("keys", "init", env=env), 2, env["HUB_MASKING__KEYRING_PATH"])
     listed = hub("keys", "list", env=env)
     assert listed.returncode == 0 and "yes" in listed.stdout
 
@@ -55,14 +27,14 @@ def test_unreachable_source_names_it_without_password(env: dict[str, str]) -> No
     assert hub("keys", "init", env=env).returncode == 0
     env["HUB_SOURCE_POPULATION_URL"] = "postgresql+psycopg://registry:t0p-secret@127.0.0.1:1/registry"
     result = hub("run", "population", env=env)
-    _assert_clean_error(result, 6, "127.0.0.1:1/registry")
+    assert_clean_error(result, 6, "127.0.0.1:1/registry")
     assert "t0p-secret" not in result.stderr + result.stdout
 
 
 def test_unknown_batch_and_unknown_dataset(env: dict[str, str]) -> None:
-    _assert_clean_error(hub("batches", "show", "population-x", env=env), 7, "population-x")
+    assert_clean_error(hub("batches", "show", "population-x", env=env), 7, "population-x")
     result = hub("run", "people", env=env)
-    _assert_clean_error(result, 2, "no source 'people'", "population")
+    assert_clean_error(result, 2, "no source 'people'", "population")
 
 
 def test_settings_hide_passwords(env: dict[str, str]) -> None:

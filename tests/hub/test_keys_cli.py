@@ -68,7 +68,7 @@ def _store() -> MetadataStore:
     return store
 
 
-def _assert_clean_error(result: Result, code: int, *needles: str) -> None:
+def assert_clean_error(result: Result, code: int, *needles: str) -> None:
     assert result.code == code, result
     assert "Traceback" not in result.err
     assert result.err.lstrip().startswith("error: ")
@@ -89,7 +89,7 @@ def test_init_creates_keyring_and_master_key_and_says_where(hub: Hub) -> None:
     assert str(path) in result.out.replace("\n", "")
     assert str(path.parent / "master.key") in result.out.replace("\n", "")
     assert (path.parent / "master.key").stat().st_mode & 0o777 == 0o600
-    _assert_clean_error(hub("keys", "init"), 2, "--force")
+    assert_clean_error(hub("keys", "init"), 2, "--force")
 
 
 def test_list_rotate_verify(hub: Hub) -> None:
@@ -128,7 +128,7 @@ def test_verify_names_the_first_bad_key(hub: Hub) -> None:
     document = json.loads(path.read_text())
     document["keys"][1]["kcv"] = "ff" * 8
     path.write_text(json.dumps(document))
-    _assert_clean_error(hub("keys", "verify"), 2, "encrypt key version 1", "check value")
+    assert_clean_error(hub("keys", "verify"), 2, "encrypt key version 1", "check value")
 
 
 def test_rotate_with_unknown_kind_is_a_usage_error(hub: Hub) -> None:
@@ -158,7 +158,7 @@ def test_upgrade_from_format_1(hub: Hub) -> None:
         )
     )
     path.chmod(0o600)
-    _assert_clean_error(hub("keys", "list"), 2, "hub keys upgrade", str(path))
+    assert_clean_error(hub("keys", "list"), 2, "hub keys upgrade", str(path))
 
     upgraded = hub("keys", "upgrade")
     assert upgraded.code == 0 and "token versions 1 kept" in upgraded.out
@@ -233,7 +233,7 @@ def test_decrypt_without_steward_or_reason_is_refused_and_recorded(
     assert hub("keys", "init").code == 0
     values = _encrypted("SECRET-NAME")
     result = hub("decrypt", *values, *options)
-    _assert_clean_error(result, 5, missing, "refused")
+    assert_clean_error(result, 5, missing, "refused")
     assert "SECRET-NAME" not in result.out + result.err
     (record,) = _store().list_decryptions()
     assert record.outcome == "refused" and record.values == 1 and missing in (record.detail or "")
@@ -245,7 +245,7 @@ def test_tampered_value_fails_names_the_row_and_is_recorded(hub: Hub) -> None:
     good, other = _encrypted("SECRET-A", "SECRET-B")
     tampered = other[:-2] + ("A" if other[-2] != "A" else "B") + other[-1]
     result = hub("decrypt", good, tampered, "--steward", "s", "--reason", "r")
-    _assert_clean_error(result, 3, "row 1")
+    assert_clean_error(result, 3, "row 1")
     assert "SECRET" not in result.out + result.err and tampered not in result.err
     (record,) = _store().list_decryptions()
     assert record.outcome == "failed" and "row 1" in (record.detail or "")
@@ -279,7 +279,7 @@ def test_decrypt_only_for_a_registered_steward_of_the_dataset_owner(hub: Hub) ->
     }
     for name, why in refusals.items():
         result = hub("decrypt", value, "--aad", "population.name", "--steward", name, "--reason", "case 7")
-        _assert_clean_error(result, 5, "decryption refused", why)
+        assert_clean_error(result, 5, "decryption refused", why)
         assert "SECRET-NAME" not in result.out + result.err
     for name in ("li.police", "wang.hub"):
         result = hub("decrypt", value, "--aad", "population.name", "--as", name, "--reason", "case 7")

@@ -10,13 +10,9 @@ from pathlib import Path
 from catalog.metadata import MetadataStore
 from quality.validate import Validator
 from schemas.contract import load_contract
-from tests.hub import test_cli
-from tests.hub.test_cli import _assert_clean_error, hub
-from tests.quality.samples import TODAY, good_record, to_table
-from tests.quality.test_reports import STANDARD, add_batch
-
-env = test_cli.env
-"""The isolated hub home and keyring of the CLI tests (a fixture)."""
+from tests.support.commands import assert_clean_error, hub
+from tests.support.samples import TODAY, good_record, to_table
+from tests.support.scorecards import STANDARD, add_batch
 
 
 def home_of(env: dict[str, str]) -> Path:
@@ -83,9 +79,9 @@ def test_report_by_department(env: dict[str, str]) -> None:
 
 
 def test_report_errors_are_one_line(env: dict[str, str]) -> None:
-    _assert_clean_error(hub("quality", "report", "--since", "yesterday", env=env), 2, "--since 'yesterday'")
-    _assert_clean_error(hub("quality", "report", "people", env=env), 3, "people", "population")
-    _assert_clean_error(hub("quality", "report", "--department", "nobody", env=env), 2, "nobody")
+    assert_clean_error(hub("quality", "report", "--since", "yesterday", env=env), 2, "--since 'yesterday'")
+    assert_clean_error(hub("quality", "report", "people", env=env), 3, "people", "population")
+    assert_clean_error(hub("quality", "report", "--department", "nobody", env=env), 2, "nobody")
 
 
 def test_docs_prints_the_batch_page(env: dict[str, str]) -> None:
@@ -99,5 +95,5 @@ def test_docs_prints_the_batch_page(env: dict[str, str]) -> None:
 
 def test_docs_of_a_batch_without_them_or_unknown(env: dict[str, str]) -> None:
     prepared(env)
-    _assert_clean_error(hub("quality", "docs", "population-1", env=env), 7, "population-1", "no Data Docs")
-    _assert_clean_error(hub("quality", "docs", "population-x", env=env), 7, "population-x")
+    assert_clean_error(hub("quality", "docs", "population-1", env=env), 7, "population-1", "no Data Docs")
+    assert_clean_error(hub("quality", "docs", "population-x", env=env), 7, "population-x")

@@ -16,7 +16,7 @@ from catalog.audit import AccessLog
 from hub.context import HubContext
 from hub.settings import get_settings
 from schemas.contract import load_contract
-from tests.hub.test_sharing_cli import Hub, ok, refused, set_up
+from tests.support.commands import Hub, ok, refused, set_up
 
 
 def _population(n: int, batch: str = "b1") -> pa.Table:

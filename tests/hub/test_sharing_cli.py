@@ -10,121 +10,14 @@ import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
-
-from catalog.sharing import DEFAULT_CALENDAR, today_cst
-from hub.cli import main
+from catalog.sharing import today_cst
 from hub.settings import get_settings
+from tests.support.commands import CREDENTIAL, Hub, calendar_file, ok, refused, set_up
 
 HUB = str(Path(sys.executable).with_name("hub"))
-POLICE, SOCIAL = "11100000000013338W", "111000000000130127"
-CREDENTIAL = re.compile(r"^hub_sys_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$", re.MULTILINE)
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def _calendar(folder: Path) -> Path:
-    """The shipped calendar, counting Monday to Friday beyond its years: these tests run on
-    the real date and must keep working once its last year is over."""
-    calendar = folder / "calendar.yaml"
-    text = DEFAULT_CALENDAR.read_text(encoding="utf-8")
-    calendar.write_text(text.replace("outside_years: error", "outside_years: weekdays"), encoding="utf-8")
-    return calendar
-
-
-@pytest.fixture
-def hub(
-    hub_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., Result]:
-    """Run ``hub`` in this process (``hub.cli.main``): what the executable runs, faster."""
-    from hub.settings import get_settings
-
-    monkeypatch.setenv("HUB_SHARING__CALENDAR_FILE", str(_calendar(tmp_path)))
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.delenv("HUB_USER", raising=False)
-    get_settings.cache_clear()
-
-    def run(*args: str, user: str | None = None) -> Result:
-        if user:
-            monkeypatch.setenv("HUB_USER", user)
-        else:
-            monkeypatch.delenv("HUB_USER", raising=False)
-        monkeypatch.setattr(sys, "argv", ["hub", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
-
-
-Hub = Callable[..., Result]
-
-
-def ok(result: Result | subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr + result.stdout
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
-def refused(result: Result | subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
-    assert result.returncode == code, result.stderr + result.stdout
-    assert "Traceback" not in result.stderr and result.stderr.lstrip().startswith("error: ")
-    message = " ".join(result.stderr.split())
-    for needle in needles:
-        assert needle in message, message
-    return message
-
-
-def set_up(hub: Hub) -> str:
-    """A hub with owners, the social-security department, a clerk, stewards and a system."""
-    ok(hub("keys", "init"))
-    ok(hub("people", "add", "wang.hub", "--role", "steward", "--hub-wide"))
-    owners = ok(hub("departments", "add-owners", "--as", "wang.hub"))
-    assert POLICE in owners and "population" in owners and "added" in owners
-    ok(hub("departments", "add", SOCIAL, "--name", "人力资源和社会保障厅", user="wang.hub"))
-    ok(
-        hub(
-            "people",
-            "add",
-            "li.police",
-            "--department",
-            POLICE,
-            "--role",
-            "steward",
-            "--as",
-            "wang.hub",
-        )
-    )
-    ok(hub("people", "add", "zhang.clerk", "--department", SOCIAL, "--as", "wang.hub"))
-    added = hub(
-        "systems",
-        "add",
-        "shebao-core",
-        "--department",
-        SOCIAL,
-        "--name",
-        "社保核心系统",
-        "--as",
-        "wang.hub",
-    )
-    (credential,) = CREDENTIAL.findall(ok(added))
-    assert "shown this once" in added.stderr
-    return credential
 
 
 def test_registry_commands(hub: Hub) -> None:
@@ -320,7 +213,7 @@ def test_the_real_executable_refuses_in_one_line(tmp_path: Path) -> None:
     values.update(
         HUB_HOME=str(tmp_path / "home"),
         HUB_MASKING__KEYRING_PATH=str(tmp_path / "keys" / "keyring.json"),
-        HUB_SHARING__CALENDAR_FILE=str(_calendar(tmp_path)),
+        HUB_SHARING__CALENDAR_FILE=str(calendar_file(tmp_path)),
         COLUMNS="200",
     )
 

@@ -16,8 +16,8 @@ import catalog.audit.log as audit
 from catalog.audit import AccessLog, Filters, load_keys, public_key_pem, read_public_keys, record_access
 from catalog.metadata import MetadataStore
 from masking.keys import Keyring
-from tests.catalog.test_audit import run_writers
-from tests.catalog.test_audit_tamper import SCENARIOS, Logged, check, fill
+from tests.support.audit import run_writers
+from tests.support.tampering import SCENARIOS, Logged, check, fill
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.connectors.suite import ConnectorSuite
-from tests.connectors.test_sql_suite import SqlHarness
+from tests.support.connector_suite import ConnectorSuite
+from tests.support.sql_harness import SqlHarness
 
 pytestmark = pytest.mark.integration
 

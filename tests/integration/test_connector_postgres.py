@@ -16,8 +16,8 @@ from connectors.errors import SourceQueryError, SourceSchemaError, SourceUnreach
 from connectors.simulator.population import fill, generate
 from connectors.sql import SqlConnector, adbc_chunks
 from schemas.contract import load_contract
-from tests.connectors.suite import ConnectorSuite
-from tests.connectors.test_sql_suite import SqlHarness
+from tests.support.connector_suite import ConnectorSuite
+from tests.support.sql_harness import SqlHarness
 
 pytestmark = pytest.mark.integration
 CONTRACT = load_contract("population")

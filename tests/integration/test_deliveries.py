@@ -353,7 +353,7 @@ def pg_outboxes(postgres_url: str, hub_home: Path, tmp_path: Path) -> Iterator[t
     from hub.settings import get_settings
     from masking.keys import Keyring
     from schemas.contract import load_contract
-    from tests.integration.test_publish import BATCH_ID, published_rows
+    from tests.support.publishing import BATCH_ID, published_rows
 
     Keyring.init(get_settings().masking.keyring_path)
     schema = f"hub_test_{secrets.token_hex(4)}"

@@ -41,7 +41,7 @@ def _sources(tmp_path: Path, suffix: str) -> Path:
 def _strangers() -> pa.Table:
     """Two valid certificates whose holders are in neither register: a person and a company."""
     from connectors.simulator import certificate
-    from tests.quality import samples
+    from tests.support import samples
 
     rng = random.Random(99)
     rows = []

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from catalog.metadata import MetadataStore
-from tests.catalog.test_migrations import schema_differences
 from tests.conftest import ROOT
+from tests.support.migrations import schema_differences
 
 pytestmark = pytest.mark.integration
 

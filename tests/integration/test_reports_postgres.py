@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from catalog.entries import scorecards as reports
 from catalog.metadata import MetadataStore
-from tests.quality.test_reports import MARKET, NOW, STANDARD, add_batch, card_of
+from tests.support.scorecards import MARKET, NOW, STANDARD, add_batch, card_of
 
 pytestmark = pytest.mark.integration
 

@@ -74,7 +74,7 @@ def served(hub_home: Path) -> Iterator[dict[str, Any]]:
     from hub.settings import get_settings
     from hub.simulate import simulate
     from masking.keys import Keyring
-    from tests.catalog.test_sharing import build_world
+    from tests.support.sharing import build_world
 
     settings = get_settings()
     settings.ensure_home()

@@ -16,8 +16,7 @@ import catalog.sharing as catalog_sharing
 import catalog.sharing.requests as sharing
 from catalog.metadata import MetadataStore, RequestStatus
 from catalog.sharing import SharingError, active_grant, grants_including, require_grant
-from tests.catalog.test_sharing import NOW, build_world, log_entries, prepare_home
-from tests.catalog.test_sharing_concurrency import (
+from tests.support.decisions import (
     approve,
     check_one_winner,
     decide_at_once,
@@ -25,6 +24,7 @@ from tests.catalog.test_sharing_concurrency import (
     grants_of,
     pending_request,
 )
+from tests.support.sharing import NOW, build_world, log_entries, prepare_home
 
 pytestmark = pytest.mark.integration
 

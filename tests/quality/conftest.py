@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.contract import Contract
-from tests.quality import samples
+from tests.support import samples
 
 
 @pytest.fixture(scope="session")

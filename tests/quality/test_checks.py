@@ -14,7 +14,7 @@ from stdnum import numdb
 from stdnum.cn import ric
 
 from quality import checks
-from tests.quality.samples import TODAY, make_id
+from tests.support.samples import TODAY, make_id
 
 TABLE_CODES = sorted({int(c) for c in checks._division_table()[0]})
 ID_CHARS = "0123456789X"

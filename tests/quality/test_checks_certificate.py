@@ -15,7 +15,7 @@ from stdnum.iso7064 import mod_37_36
 from quality import checks
 from quality.validate import Validator
 from schemas.contract import Contract
-from tests.quality.samples import (
+from tests.support.samples import (
     CERT_ROOT,
     CERT_TYPE,
     ISSUER,

@@ -15,7 +15,7 @@ from stdnum.cn import uscc
 from quality import checks
 from quality.validate import Validator
 from schemas.contract import Contract
-from tests.quality.samples import (
+from tests.support.samples import (
     TODAY,
     USCC_ALPHABET,
     good_legal_entity,

@@ -27,7 +27,7 @@ from catalog.metadata import CorrectionOrigin, CorrectionStatus, MetadataStore
 from quality.errors import CorrectionNotFoundError, CorrectionStateError
 from quality.validate import Violation
 from schemas.contract import load_contract
-from tests.quality import samples
+from tests.support import samples
 
 POLICE = "11100000000013338W"
 

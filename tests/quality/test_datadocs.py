@@ -14,8 +14,8 @@ from quality.datadocs import datadocs_root, profile_path, read_profile, site_fol
 from quality.errors import DataDocsError
 from quality.validate import Validator
 from schemas.contract import Contract
-from tests.quality.samples import TODAY, good_record, make_id, to_table
-from tests.quality.test_validate import defects
+from tests.support.defects import defects
+from tests.support.samples import TODAY, good_record, make_id, to_table
 
 BATCH = "population-20250601T010203-ab12"
 

@@ -14,7 +14,7 @@ import pytest
 from masking.apply import published_forms
 from quality.references import ReferenceCheck
 from quality.validate import ChunkResult, Violation
-from tests.quality import samples
+from tests.support import samples
 
 TODAY = date(2026, 11, 22)
 

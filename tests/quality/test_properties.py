@@ -19,7 +19,7 @@ from stdnum.cn import ric, uscc
 from stdnum.iso7064 import mod_37_36
 
 from quality import checks
-from tests.quality.samples import CERT_ROOT, STABLE_DIVISIONS, TODAY, USCC_ALPHABET, org_check
+from tests.support.samples import CERT_ROOT, STABLE_DIVISIONS, TODAY, USCC_ALPHABET, org_check
 
 ID_CHARS = "0123456789X"
 ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"

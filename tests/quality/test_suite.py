@@ -10,7 +10,7 @@ import pytest
 from quality.suite import MESSAGES, REPEATED_KEY_COLUMN, build_suite
 from schemas.contract import Contract
 from schemas.errors import ContractError
-from tests.quality.samples import TODAY
+from tests.support.samples import TODAY
 
 
 def with_changes(contract: Contract, **changes: Any) -> Contract:

@@ -21,7 +21,7 @@ from schemas.contract import (
     load_contract_file,
 )
 from schemas.errors import ContractError
-from tests.quality.samples import TODAY
+from tests.support.samples import TODAY
 
 NAMES = sorted(p.stem for p in CONTRACT_DIR.glob("*.yaml"))
 

@@ -6,30 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from catalog.metadata import Base, MetadataStore, migrate
-
-
-def schema_differences(url: str, schema: str | None = None) -> list[object]:
-    # Autogenerate inspects the connection's default schema: point it at the test's.
-    options = {"connect_args": {"options": f"-csearch_path={schema}"}} if schema else {}
-    engine = create_engine(url, **options)
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection,
-                opts={
-                    "compare_type": True,
-                    "include_schemas": False,
-                    "version_table": migrate.VERSION_TABLE,
-                },
-            )
-            return list(compare_metadata(context, Base.metadata))
-    finally:
-        engine.dispose()
+from catalog.metadata import MetadataStore, migrate
+from tests.support.migrations import schema_differences
 
 
 def test_a_new_database_is_migrated_to_the_models(tmp_path: Path) -> None:
