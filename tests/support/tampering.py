@@ -1,5 +1,5 @@
 """Tampering with the access log by raw SQL: a filled log and every kind of attack on it,
-each with the entry verification must name. Run on SQLite by tests/catalog/test_audit_tamper.py
+each with the entry verification must name. Run on SQLite by tests/catalog/audit/test_tampering.py
 and on PostgreSQL by tests/integration/test_audit_postgres.py: an attacker there has the same
 SQL and no audit keys.
 """

@@ -21,9 +21,7 @@ from catalog.entries import (
     export_json,
     json_schema,
 )
-from tests.support.catalogue import STEWARD, Hub, hub
-
-__all__ = ["hub"]
+from tests.support.catalogue import STEWARD, Hub
 
 BASE = "https://data.example.gov.cn/catalogue/"
 
