@@ -7,6 +7,7 @@ broken accounting is a quality failure, a missing batch or table is fatal.
 
 from __future__ import annotations
 
+from quality.errors import AccountingError
 from schemas.errors import (
     AccessDeniedError,
     ConfigurationError,
@@ -23,10 +24,6 @@ class MetadataUnavailableError(TransientError):
 
 class BatchNotFoundError(FatalError):
     """No batch with this id is recorded."""
-
-
-class AccountingError(QualityError):
-    """A batch's counts do not add up: rows were lost or counted twice."""
 
 
 class ReleaseRefusedError(QualityError):
@@ -72,3 +69,6 @@ class QueryTimeoutError(QueryDeniedError):
 
 class ExtensionUnavailableError(ConfigurationError):
     """A DuckDB extension the query engine was told to use is not installed as a package."""
+
+
+__all__ = ["AccountingError"]  # the one accounting error, from quality.errors

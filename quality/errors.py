@@ -17,8 +17,13 @@ class CheckCrashedError(FatalError):
     """An expectation raised instead of judging rows: a defect in the gate, not in the data."""
 
 
-class AccountingError(FatalError):
-    """Rows in does not equal rows valid plus rows quarantined."""
+class AccountingError(QualityError, FatalError):
+    """A batch's counts do not add up: rows in is not rows valid plus rows quarantined.
+
+    The one accounting error of the hub, raised by validation and by the metadata store's
+    check before a batch registers. A quality failure (exit code 4) that is also fatal: rows
+    were lost or counted twice, retrying gives the same counts, and the batch must not
+    register."""
 
 
 class StagedBatchError(FatalError):

@@ -89,6 +89,9 @@ def test_threads_approving_and_denying_at_once_give_one_decision(
 
 def _approve_in_process(url: str, schema: str, request_id: int, steward: str, barrier: Any, out: Any) -> None:
     """One steward in its own process: read the request, wait for the others, approve."""
+    from hub.settings import get_settings
+
+    get_settings()  # as every hub process does first: hands the catalogue its settings
     owner_of = sharing._owner
 
     def read_then_wait(request: sharing.Request) -> str:
