@@ -1,5 +1,7 @@
-"""A new contract version against the shared table and the grants: which changes evolve the
-table, and which are refused while an active grant holds a dropped or changed column."""
+"""How a new contract version differs from the one an entry came from, and which version
+bump that difference needs: added or relaxed columns need a minor version; dropped, renamed
+or retyped columns (or new keys) need a major one.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +9,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from catalog.entries.content import (
-    version_tuple,
-)
-from schemas.contract import (
-    Contract,
-)
+from schemas.contract import Contract
 
 if TYPE_CHECKING:
     from catalog.tables import SchemaChange
+
+
+def version_tuple(text: str) -> tuple[int, int, int]:
+    """``"1.2.3"`` as ``(1, 2, 3)``, to compare contract versions."""
+    major, minor, patch = (int(p) for p in text.split("."))
+    return major, minor, patch
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ def contract_change(
     old_items: Sequence[Mapping[str, Any]], old_keys: Sequence[str], previous: str, new: Contract
 ) -> ContractChange:
     """Compare the columns an entry lists with a contract's published columns."""
+    # catalog.tables loads pyiceberg and duckdb (seconds); only a new contract version needs it.
     from catalog.tables import SchemaChange
 
     schema = new.published_schema()

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from catalog.metadata import utcnow
 
 if TYPE_CHECKING:
-    from catalog.entries.catalogue import EntryView
+    from catalog.entries.views import EntryView
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "catalogue.schema.json"
 SCHEMA_ID = "https://gov-data-hub.invalid/schemas/catalogue-export/1.json"

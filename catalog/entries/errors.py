@@ -1,13 +1,13 @@
-"""Errors of the catalogue entries, on the branches of the HubError tree that tell the caller what to do."""
+"""Errors of the shared catalogue: an entry that cannot be found, edited or published as
+asked, a contract change that would take columns away, and an edit that lost a race.
+
+A refusal is a contract problem (the caller fixes the contract or the edit); a concurrent
+edit is transient (look again and repeat the command).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from schemas.errors import ContractError, TransientError
-
-if TYPE_CHECKING:
-    pass
 
 
 class CatalogueError(ContractError):

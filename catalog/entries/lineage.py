@@ -2,9 +2,9 @@
 
 Every batch record (``hub_batches``) says which source it read, how many rows came in and
 were kept, and which Iceberg snapshot its commit made, so the lineage of a dataset is read
-from the metadata, not recorded twice. Deliveries (a grant's consumer reading a snapshot)
-are read from the delivery outbox's table (:func:`sent_deliveries`), and each one hangs
-under the snapshot it read.
+from the metadata, not recorded twice. Deliveries (a grant's consumer receiving a
+snapshot's rows) are read the same way, from the delivery outbox (``hub_deliveries``,
+:func:`sent_deliveries`): each sent one hangs under the snapshot it read.
 
 Airflow runs add OpenLineage events (one START and one COMPLETE or FAIL per task), written
 by the OpenLineage provider to the file transport configured in ``airflow.cfg``
@@ -13,6 +13,7 @@ by the OpenLineage provider to the file transport configured in ``airflow.cfg``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -153,7 +154,8 @@ def dataset_lineage(
 
     ``limit`` keeps a daily dataset's tree to a screen; ``None`` gives every batch.
     ``current_snapshot_id`` (the table's) marks the snapshot consumers read now.
-    ``delivery_sources`` give the deliveries; default: the sent deliveries of the outbox.
+    ``delivery_sources`` give the deliveries; by default the sent deliveries of the outbox
+    (:func:`sent_deliveries`).
     """
     with store.session() as session:
         sources = list(
@@ -225,8 +227,6 @@ def openlineage_file(home: Path) -> Path:
 
 def openlineage_events(path: Path) -> list[dict[str, Any]]:
     """The OpenLineage events of a file transport log (one JSON event per line)."""
-    import json
-
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

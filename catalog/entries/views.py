@@ -1,32 +1,18 @@
-"""What callers get of an entry: its current view with live facts, versions, search hits and
-sync reports."""
+"""What the catalogue shows: an entry version with the entry's state and the live facts of
+its data, the list of versions, search hits, and what a sync did.
+
+These are read-only values built by :class:`catalog.entries.catalogue.Catalogue`; the
+commands print them and the exports turn them into JSON and DCAT.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from catalog.entries.content import (
-    EntryContent,
-)
+from catalog.entries.content import EntryContent
 from catalog.metadata import EntryStatus
-
-if TYPE_CHECKING:
-    pass
-
-
-class GrantLike(Protocol):
-    """What the catalogue needs of a grant (``catalog.sharing.grants.GrantRef`` fits)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def system(self) -> str: ...
-    @property
-    def department(self) -> str: ...
-    @property
-    def columns(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)

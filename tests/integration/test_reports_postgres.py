@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from catalog.entries import scorecards as reports
+import catalog.entries as reports
 from catalog.metadata import MetadataStore
 from tests.support.scorecards import MARKET, NOW, STANDARD, add_batch, card_of
 

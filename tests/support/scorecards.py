@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from catalog.entries import scorecards as reports
+import catalog.entries as reports
 from catalog.metadata import MetadataStore, Violation
 from schemas.contract import load_contract
 

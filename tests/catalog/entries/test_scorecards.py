@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog.entries import scorecards as reports
+import catalog.entries as reports
 from catalog.metadata import MetadataStore, Violation
 from quality.datadocs import profile_path
 from schemas.contract import load_contract
