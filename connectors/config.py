@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from connectors.errors import SourceFileError
 from schemas.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -33,10 +34,6 @@ SOURCES_DIR = Path(__file__).resolve().parent / "sources"
 """Where the source files shipped with the hub live; settings may point elsewhere."""
 
 _VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
-
-
-class SourceFileError(ConfigurationError):
-    """A source file is missing or wrong; the message lists every problem."""
 
 
 class Department(BaseModel):

@@ -7,9 +7,19 @@ data, so only a value's type is reported.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from schemas.errors import ConfigurationError, ContractError, FatalError, TransientError, redact_url
+from schemas.errors import (
+    AccessDeniedError,
+    ConfigurationError,
+    ContractError,
+    FatalError,
+    TransientError,
+    redact_url,
+)
+
+REJECTED = "rejected"
+"""Folder of a drop where unreadable files go, each with a reason file beside it (named in messages)."""
 
 
 class SourceConfigError(ConfigurationError):
@@ -61,4 +71,70 @@ class SourceDataError(ContractError):
         what = f"a value of type {value_type}" if value_type else "a value"
         super().__init__(
             f"source {source!r}, row {row}, field {field!r}: {what} cannot be read as {expected}"
+        )
+
+
+class SourceAccessDeniedError(AccessDeniedError):
+    """The source API refused the hub's credential (401/403)."""
+
+    def __init__(self, source: str, url: str, status: int) -> None:
+        self.source = source
+        self.url = redact_url(url)
+        self.status = status
+        super().__init__(
+            f"source {source!r}: {self.url} answered HTTP {status}: the token is missing, wrong or "
+            "not allowed to read these records"
+        )
+
+
+class SourceRequestError(FatalError):
+    """The source API rejected the request itself (a 4xx other than 401/403)."""
+
+    def __init__(self, source: str, url: str, status: int, detail: str = "") -> None:
+        self.source = source
+        self.url = redact_url(url)
+        self.status = status
+        super().__init__(f"source {source!r}: {self.url} answered HTTP {status}{detail}")
+
+
+class SourceResponseError(ContractError):
+    """The source API answered, but not in the paginated-records protocol."""
+
+    def __init__(self, source: str, url: str, page: int, problem: str) -> None:
+        self.source = source
+        self.url = redact_url(url)
+        self.page = page
+        super().__init__(f"source {source!r}: {self.url}, page {page}: {problem}")
+
+
+class SourceFileError(ConfigurationError):
+    """A source file is missing or wrong; the message lists every problem."""
+
+
+class SourceFileRejectedError(TransientError):
+    """A file failed after part of it was read; it was rejected, and a new read goes on without it."""
+
+    def __init__(self, source: str, name: str, problem: str, rows: int) -> None:
+        self.source = source
+        self.name = name
+        super().__init__(
+            f"source {source!r}: file {name} became unreadable after {rows} row(s) were read ({problem}); "
+            f"it was moved to {REJECTED}/, read the source again to take the other files"
+        )
+
+
+class SourceFileSchemaError(SourceSchemaError):
+    """Dropped files lack mapped columns: the source's export changed. The files were rejected."""
+
+    def __init__(self, source: str, missing: Mapping[str, Sequence[str]]) -> None:
+        self.source = source
+        self.table = ", ".join(missing)
+        self.missing = tuple(dict.fromkeys(c for columns in missing.values() for c in columns))
+        files = "; ".join(
+            f"file {name}: missing column(s) {', '.join(cols)}" for name, cols in missing.items()
+        )
+        ContractError.__init__(
+            self,
+            f"source {source!r}: {files}. The file(s) were moved to {REJECTED}/; the other new files "
+            "are read by the next run",
         )

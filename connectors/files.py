@@ -56,8 +56,13 @@ import pyarrow.parquet as pq
 from connectors.base import field_columns
 from connectors.config import FileConnectorConfig, SourceConfig, expand
 from connectors.convert import to_batch
-from connectors.errors import SourceConfigError, SourceSchemaError, SourceUnreachableError
-from schemas.errors import ContractError, TransientError
+from connectors.errors import (
+    REJECTED,
+    SourceConfigError,
+    SourceFileRejectedError,
+    SourceFileSchemaError,
+    SourceUnreachableError,
+)
 
 if TYPE_CHECKING:
     from schemas.contract import Contract
@@ -66,7 +71,6 @@ log = logging.getLogger(__name__)
 
 LEDGER = Path(".hub") / "processed.jsonl"
 ARCHIVE = "archive"
-REJECTED = "rejected"
 REASON_SUFFIX = ".reason.txt"
 SCAN_BLOCK = 1 << 20
 """Bytes read at a time while hashing and checking the encoding: large enough for full disk
@@ -88,18 +92,6 @@ _IN_PROGRESS = (".tmp", ".part")
 _CSV_ROW_ERROR = re.compile(r"^(CSV parse error: (?:Row #\d+: )?Expected \d+ columns?, got \d+)")
 
 
-class SourceFileRejectedError(TransientError):
-    """A file failed after part of it was read; it was rejected, and a new read goes on without it."""
-
-    def __init__(self, source: str, name: str, problem: str, rows: int) -> None:
-        self.source = source
-        self.name = name
-        super().__init__(
-            f"source {source!r}: file {name} became unreadable after {rows} row(s) were read ({problem}); "
-            f"it was moved to {REJECTED}/, read the source again to take the other files"
-        )
-
-
 class _Unreadable(Exception):
     """A file cannot be read: what is wrong, and where when known."""
 
@@ -114,23 +106,6 @@ class _MissingColumns(_Unreadable):
     def __init__(self, columns: list[str]) -> None:
         super().__init__(f"missing column(s) {', '.join(columns)}", line=1, column=columns[0])
         self.columns = columns
-
-
-class SourceFileSchemaError(SourceSchemaError):
-    """Dropped files lack mapped columns: the source's export changed. The files were rejected."""
-
-    def __init__(self, source: str, missing: Mapping[str, Sequence[str]]) -> None:
-        self.source = source
-        self.table = ", ".join(missing)
-        self.missing = tuple(dict.fromkeys(c for columns in missing.values() for c in columns))
-        files = "; ".join(
-            f"file {name}: missing column(s) {', '.join(cols)}" for name, cols in missing.items()
-        )
-        ContractError.__init__(
-            self,
-            f"source {source!r}: {files}. The file(s) were moved to {REJECTED}/; the other new files "
-            "are read by the next run",
-        )
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,15 @@ from pydantic import SecretStr
 from connectors.base import field_columns
 from connectors.config import HttpConnectorConfig, SourceConfig, resolve_url
 from connectors.convert import to_batch
-from connectors.errors import SourceConfigError, SourceSchemaError, SourceUnreachableError
-from schemas.errors import AccessDeniedError, ConfigurationError, ContractError, FatalError, redact_url
+from connectors.errors import (
+    SourceAccessDeniedError,
+    SourceConfigError,
+    SourceRequestError,
+    SourceResponseError,
+    SourceSchemaError,
+    SourceUnreachableError,
+)
+from schemas.errors import ConfigurationError, redact_url
 
 if TYPE_CHECKING:
     from schemas.contract import Contract
@@ -54,39 +61,6 @@ MAX_BACKOFF_S = 30.0
 WATERMARK_PARAM = "updated_after"
 _RETRIABLE_4XX = frozenset({408, 429})
 """Request timeout and too many requests: the server asks the client to come back later."""
-
-
-class SourceAccessDeniedError(AccessDeniedError):
-    """The source API refused the hub's credential (401/403)."""
-
-    def __init__(self, source: str, url: str, status: int) -> None:
-        self.source = source
-        self.url = redact_url(url)
-        self.status = status
-        super().__init__(
-            f"source {source!r}: {self.url} answered HTTP {status}: the token is missing, wrong or "
-            "not allowed to read these records"
-        )
-
-
-class SourceRequestError(FatalError):
-    """The source API rejected the request itself (a 4xx other than 401/403)."""
-
-    def __init__(self, source: str, url: str, status: int, detail: str = "") -> None:
-        self.source = source
-        self.url = redact_url(url)
-        self.status = status
-        super().__init__(f"source {source!r}: {self.url} answered HTTP {status}{detail}")
-
-
-class SourceResponseError(ContractError):
-    """The source API answered, but not in the paginated-records protocol."""
-
-    def __init__(self, source: str, url: str, page: int, problem: str) -> None:
-        self.source = source
-        self.url = redact_url(url)
-        self.page = page
-        super().__init__(f"source {source!r}: {self.url}, page {page}: {problem}")
 
 
 class HttpConnector:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from catalog.access.errors import AuthError
 from catalog.metadata import System
 from catalog.sharing import (
     CREDENTIAL_PATTERN,
@@ -20,18 +21,9 @@ from catalog.sharing import (
     china_day,
     hash_credential,
 )
-from schemas.errors import AccessDeniedError
 
 if TYPE_CHECKING:
     pass
-
-
-class AuthError(AccessDeniedError):
-    """A credential was missing or refused; ``system`` is known when the credential was valid."""
-
-    def __init__(self, message: str, *, system: str | None = None, department: str | None = None) -> None:
-        super().__init__(message)
-        self.system, self.department = system, department
 
 
 class Authenticator:

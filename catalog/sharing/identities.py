@@ -30,7 +30,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.metadata import Department, DepartmentKind, Person, PersonRole, Role, System, utcnow
-from schemas.errors import AccessDeniedError, ConfigurationError
+from catalog.sharing.errors import RegistryError, SharingError
+from schemas.errors import AccessDeniedError
 
 if TYPE_CHECKING:
     from catalog.metadata import MetadataStore
@@ -49,14 +50,6 @@ CREDENTIAL_PATTERN = re.compile(r"^hub_sys_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _SYSTEM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _PERSON = re.compile(r"^[^\s,]{1,64}$")
 DUMMY_HASH = hashlib.sha256(b"no such credential").hexdigest()
-
-
-class SharingError(AccessDeniedError):
-    """A sharing action or request was refused; the message says why (exit code 5)."""
-
-
-class RegistryError(ConfigurationError):
-    """A registry entry cannot be made as given (an invalid code, a duplicate)."""
 
 
 # -- tables ---------------------------------------------------------------------------------

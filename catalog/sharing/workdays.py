@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import yaml
 
-from schemas.errors import ConfigurationError
+from catalog.sharing.errors import CalendarError, CalendarRangeError
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,6 @@ DEFAULT_CALENDAR = Path(__file__).resolve().parent / "calendars" / "cn.yaml"
 """The PRC calendar shipped with the hub (public holidays and 调休 of 2025-2026)."""
 
 Outside = Literal["error", "weekdays"]
-
-
-class CalendarError(ConfigurationError):
-    """A calendar file is missing or malformed."""
-
-
-class CalendarRangeError(ConfigurationError):
-    """A date falls in a year the calendar does not list."""
 
 
 @dataclass(frozen=True)
