@@ -38,18 +38,6 @@ class BatchHeldError(QualityError):
     """
 
 
-class CorrectionNotFoundError(FatalError):
-    """No correction request with this id is recorded."""
-
-
-class CorrectionStateError(FatalError):
-    """A correction request cannot do this in its state (closed, or an empty message)."""
-
-
-class RecordNotSharedError(FatalError):
-    """A correction was filed against a record or field the shared table does not hold."""
-
-
 class DataDocsError(FatalError):
     """A batch's Data Docs could not be written or rendered. The batch's data is not at
     fault: callers record it on the batch and go on."""

@@ -44,9 +44,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from catalog.corrections.errors import CorrectionNotFoundError, CorrectionStateError, RecordNotSharedError
 from catalog.metadata import Correction, CorrectionMessage, CorrectionOrigin, CorrectionStatus, utcnow
 from masking.errors import MaskRuleError
-from quality.errors import CorrectionNotFoundError, CorrectionStateError, RecordNotSharedError
 from schemas.contract import DEFAULT_LEVEL, Contract
 
 ROW_COLUMN = "_row"

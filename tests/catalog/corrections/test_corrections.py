@@ -23,8 +23,8 @@ from catalog.corrections import (
     published_keys,
     stage_rows,
 )
+from catalog.corrections.errors import CorrectionNotFoundError, CorrectionStateError
 from catalog.metadata import CorrectionOrigin, CorrectionStatus, MetadataStore
-from quality.errors import CorrectionNotFoundError, CorrectionStateError
 from quality.validate import Violation
 from schemas.contract import load_contract
 from tests.support import samples
