@@ -39,7 +39,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog.access.auth import Authenticator, Caller
 from catalog.access.bodies import QueryBody, VerifyAnswer, VerifyBody
+from catalog.access.consumer import PurposeRequiredError, QueryRequest, run_query
 from catalog.access.dependencies import Authenticated
+from catalog.access.gateway import Limits
 from catalog.access.responses import (
     PARQUET,
     PROBLEM,
@@ -92,8 +94,6 @@ def _entry_of(exc: BaseException) -> int | None:
 
 
 def _query_problem(exc: HubError) -> ApiProblem:
-    from catalog.access.consumer import PurposeRequiredError
-
     entry = _entry_of(exc)
     status, slug, title = 500, "internal", "The query failed in the hub"
     if isinstance(exc, QueryTimeoutError):
@@ -332,9 +332,6 @@ def _routes(app: FastAPI, service: Service) -> None:
         },
     )
     def query(body: QueryBody, who: Authenticated) -> Response:
-        from catalog.access.consumer import QueryRequest, run_query
-        from catalog.access.gateway import Limits
-
         service.limit(who, "query")
         api = service.settings.api
         rows = min(body.max_rows or api.query_max_rows, api.query_max_rows)

@@ -16,6 +16,7 @@ from typing import Any
 from catalog.access.errors import PurposeRequiredError, ReplayError
 from catalog.access.gateway import Gateway, GatewayResult, Limits
 from catalog.audit import record_access
+from catalog.metadata import AccessEntry
 from catalog.sharing import GrantRef, SystemRef, list_grants
 from schemas.errors import AccessDeniedError, HubError
 
@@ -136,8 +137,6 @@ def replay_query(store: Any, gateway: Gateway, seq: int) -> Replay:
     import json
 
     from sqlalchemy import select
-
-    from catalog.metadata import AccessEntry
 
     with store.session() as session:
         row = session.execute(select(AccessEntry.__table__).where(AccessEntry.seq == seq)).first()

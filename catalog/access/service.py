@@ -13,13 +13,24 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from catalog.access.auth import Authenticator, Caller
+from catalog.access.gateway import Gateway, Limits
 from catalog.access.ratelimit import EnumerationGuard, TokenBuckets, retry_after
 from catalog.access.responses import (
     ApiProblem,
 )
-from catalog.access.verification import BY_DATASET, INDEX_NAMESPACE, VerificationIndex
+from catalog.access.verification import (
+    BY_DATASET,
+    INDEX_NAMESPACE,
+    VerificationIndex,
+    current_snapshot,
+    load_index,
+)
 from catalog.audit import AccessLog, GroupAppender, load_keys
+from catalog.entries import Catalogue
+from catalog.metadata import MetadataStore
 from catalog.settings import ApiSettings, AuditSettings, CatalogSettings
+from catalog.tables import QueryEngine, SharedTables
+from masking.keys import Keyring
 from masking.settings import MaskingSettings
 
 if TYPE_CHECKING:
@@ -61,9 +72,6 @@ class Indexes:
 
     def refresh(self) -> None:
         """Reload the keyring if it changed and every index whose snapshot changed."""
-        from catalog.access.verification import current_snapshot, load_index
-        from masking.keys import Keyring
-
         with self._refresh_lock:
             info = self.keyring_path.stat()
             signature = (info.st_ino, info.st_mtime_ns, info.st_size)
@@ -164,11 +172,6 @@ class Service:
     """What the API's handlers share: store, gateway, access log, limits and indexes."""
 
     def __init__(self, settings: ServiceSettings) -> None:
-        from catalog.access.gateway import Gateway, Limits
-        from catalog.entries import Catalogue
-        from catalog.metadata import MetadataStore
-        from catalog.tables import QueryEngine, SharedTables
-
         assert settings.catalog.metadata_url is not None and settings.catalog.iceberg_url is not None
         assert settings.catalog.warehouse is not None
         self.settings = settings

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from catalog.errors import DatasetNotFoundError
 from catalog.tables.verification_index import (
     BY_DATASET,
     DIGEST_BYTES,
@@ -55,6 +56,8 @@ from catalog.tables.verification_index import (
     register_staged,
     verify_key,
 )
+from masking.rules import KEY_KINDS, apply_rule
+from schemas.contract import DEFAULT_LEVEL, ShareLevel, load_contract
 
 if TYPE_CHECKING:
     from catalog.tables import SharedTables
@@ -234,8 +237,6 @@ def _digest_words(digests: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.n
 
 def load_index(internal: SharedTables, dataset: str) -> VerificationIndex | None:
     """The dataset's index as of its table's current snapshot; None when it has no table yet."""
-    from catalog.errors import DatasetNotFoundError
-
     try:
         table = internal.load(index_name(dataset))
     except DatasetNotFoundError:
@@ -251,8 +252,6 @@ def load_index(internal: SharedTables, dataset: str) -> VerificationIndex | None
 
 def current_snapshot(internal: SharedTables, dataset: str) -> int | None:
     """The index table's current snapshot (None: no table or no snapshot yet)."""
-    from catalog.errors import DatasetNotFoundError
-
     try:
         snapshot = internal.load(index_name(dataset)).current_snapshot()
     except DatasetNotFoundError:
@@ -267,8 +266,6 @@ def published_key(subject: Subject, identifier: str, token_key: DataKey) -> tupl
     ``token_key`` is the version the index found the record under: the shared table's row
     was masked in the same step with the same version.
     """
-    from masking.rules import KEY_KINDS, apply_rule
-    from schemas.contract import DEFAULT_LEVEL, ShareLevel, load_contract
 
     contract = load_contract(subject.dataset)
     key_field = next(f for f in contract.fields if f.name == subject.key_field)

@@ -19,18 +19,19 @@ from catalog.access.responses import (
     json_response,
 )
 from catalog.access.service import FieldGrant, Service
-from catalog.access.verification import SUBJECTS, Subject
+from catalog.access.verification import SUBJECTS, Subject, normalise_key, normalise_name, published_key
 from catalog.sharing import (
+    active_grant,
     china_day,
+    list_grants,
 )
+from catalog.tables import quote_identifier
 
 if TYPE_CHECKING:
     from catalog.sharing import GrantRef
 
 
 def verify_route(service: Service, who: Caller, body: VerifyBody) -> Response:
-    from catalog.access.verification import normalise_name
-
     service.limit(who, "verify")
     subject = SUBJECTS[body.kind]
     purpose = body.purpose.strip()
@@ -121,8 +122,6 @@ def identity_of(
     subject: Subject, body: VerifyBody, bad: Callable[[str], ApiProblem]
 ) -> tuple[str, str | None]:
     """The request's normalised identifier and its name (None when not given), or a refusal."""
-    from catalog.access.verification import normalise_key
-
     given = {
         f: getattr(body, f) for f in ("id_number", "uscc", "certificate_id") if getattr(body, f) is not None
     }
@@ -144,8 +143,6 @@ def fields_grant(
     service: Service, who: Caller, subject: Subject, fields: list[str], base: dict[str, Any]
 ) -> GrantRef:
     """The system's active grant on the subject's dataset including every asked field, or a 403."""
-    from catalog.sharing import active_grant, list_grants
-
     grant = active_grant(service.store, who.system.id, subject.dataset)
     reason: str | None = None
     if grant is None:
@@ -183,9 +180,6 @@ def read_record(
     service: Service, subject: Subject, grant: GrantRef, fields: list[str], identifier: str, version: int
 ) -> tuple[dict[str, Any] | None, int | None]:
     """The asked fields of the one record with this identifier, as the grant's view shows it."""
-    from catalog.access.verification import published_key
-    from catalog.tables import quote_identifier
-
     key_column, key_value = published_key(subject, identifier, service.indexes.keys[version])
     narrowed = FieldGrant(
         grant.id, grant.system, grant.dataset, grant.level, tuple(dict.fromkeys([*fields, key_column]))

@@ -19,6 +19,7 @@ from catalog.audit.documents import (
 )
 from catalog.audit.errors import AuditKeyError
 from catalog.settings import current
+from masking.keys import MASTER_KEY_ENV, Keyring
 
 
 class AuditKeys:
@@ -95,7 +96,6 @@ def load_keys(keyring_path: Path | str | None = None) -> AuditKeys:
     under the keyring lock) the first time a process needs them, as ``hub keys upgrade``
     would. Cached per process until the keyring file or the master key changes.
     """
-    from masking.keys import MASTER_KEY_ENV, Keyring
 
     master_key_file = current().master_key_file
     if keyring_path is None:

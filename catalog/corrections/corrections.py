@@ -44,10 +44,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from catalog.audit import record_access
 from catalog.corrections.errors import CorrectionNotFoundError, CorrectionStateError, RecordNotSharedError
 from catalog.metadata import Correction, CorrectionMessage, CorrectionOrigin, CorrectionStatus, utcnow
-from masking.errors import MaskRuleError
-from schemas.contract import DEFAULT_LEVEL, Contract
+from catalog.sharing import CalendarRangeError, WorkCalendar, require_grant
+from masking.errors import MaskingInputError, MaskRuleError
+from masking.rules import KEY_KINDS, apply_rule
+from schemas.contract import DEFAULT_LEVEL, Contract, MaskRule, load_contract
 
 ROW_COLUMN = "_row"
 
@@ -94,7 +97,6 @@ def _combined(column: pa.Array | pa.ChunkedArray) -> pa.Array:
 def key_tokens(rows: pa.Table, contract: Contract, keyring: Any) -> pa.Array:
     """The published key of raw rows: each key field through its contract masking rule (the
     keyed token for an identity number), as ``mask`` makes it; null where a part is missing."""
-    from masking.rules import KEY_KINDS, apply_rule
 
     parts = []
     for field in contract.key_fields:
@@ -168,7 +170,6 @@ def due_date(opened: date, days: int, calendar_file: str | None) -> tuple[date, 
     calendar's ``outside_years`` says: such years are counted Monday to Friday and the
     warning names them (the batch records it, ``hub corrections file`` prints it).
     """
-    from catalog.sharing import CalendarRangeError, WorkCalendar
 
     calendar = WorkCalendar.load(calendar_file)
     try:
@@ -581,9 +582,6 @@ def file_request(
     must be in the current shared table under ``token`` (its published key). Returns the
     request and a warning when the deadline had to be counted Monday to Friday.
     """
-    from catalog.audit import record_access
-    from catalog.sharing import require_grant
-    from schemas.contract import load_contract
 
     contract = load_contract(dataset)
     target = _contract_field(contract, field)
@@ -663,9 +661,6 @@ def masked_record(contract: Contract, record: dict[str, Any], keyring: Any) -> d
     rule; a value the rule cannot take (it failed conversion, say) or would encrypt is
     shown as :data:`MASKED`, never raw.
     """
-    from masking.errors import MaskingInputError, MaskRuleError
-    from masking.rules import KEY_KINDS, apply_rule
-    from schemas.contract import MaskRule
 
     shown: dict[str, str] = {}
     for f in contract.fields:

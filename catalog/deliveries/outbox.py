@@ -80,6 +80,7 @@ from catalog.metadata import (
     utcnow,
 )
 from catalog.sharing import GrantRef, SharingError, china_day, grant_ref, list_grants
+from catalog.tables import BATCH_PROPERTY
 from schemas.contract import BATCH_ID_COLUMN, Contract, load_contract
 from schemas.errors import FatalError, HubError, TransientError
 
@@ -697,8 +698,6 @@ class Outbox:
 
     def _view_snapshot(self, table_name: str, batch_id: str) -> int:
         """The snapshot of a derived view (``<dataset>_unconditional``) that a batch's refresh made."""
-        from catalog.tables import BATCH_PROPERTY
-
         table = self.tables.load(table_name)
         made = [
             s

@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog.audit import record_access
 from catalog.metadata import Department, DepartmentKind, Person, PersonRole, Role, System, utcnow
 from catalog.sharing.errors import RegistryError, SharingError
+from quality import checks
 from schemas.errors import AccessDeniedError
 
 if TYPE_CHECKING:
@@ -91,8 +93,6 @@ class AccessFacts:
 
     def log(self, target: Session | MetadataStore) -> None:
         """Append the entry, in ``target``'s transaction when it is a session."""
-        from catalog.audit import record_access
-
         record_access(
             target,
             action=self.action,
@@ -252,8 +252,6 @@ def require_steward(
 def check_department_code(code: str) -> str:
     """The code, upper-cased, if it is a valid unified social credit code (GB 32100)."""
     import pyarrow as pa
-
-    from quality import checks
 
     value = (code or "").strip().upper()
     if not value:

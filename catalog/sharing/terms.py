@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from catalog.metadata import (
     utcnow,
@@ -16,9 +15,8 @@ from catalog.sharing.identities import (
     CST,
     SharingError,
 )
-
-if TYPE_CHECKING:
-    pass
+from schemas import contract as contracts
+from schemas.contract import MaskRule, load_contract
 
 
 @dataclass(frozen=True)
@@ -47,15 +45,12 @@ _LEVELS = {"无条件共享": "unconditional", "有条件共享": "conditional",
 
 
 def known_datasets() -> list[str]:
-    from schemas.contract import CONTRACT_DIR
-
-    return sorted(p.stem for p in CONTRACT_DIR.glob("*.yaml"))
+    """Datasets with a contract (read from the contract folder at each call)."""
+    return sorted(p.stem for p in contracts.CONTRACT_DIR.glob("*.yaml"))
 
 
 def dataset_terms(dataset: str) -> DatasetTerms:
     """What the dataset's contract says about sharing it, or a refusal naming the known ones."""
-    from schemas.contract import MaskRule, load_contract
-
     if dataset not in known_datasets():
         raise SharingError(f"no dataset {dataset!r} (known: {', '.join(known_datasets()) or 'none'})")
     contract = load_contract(dataset)

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from masking.rules import token
+from masking.token_map import token_mapping
 
 if TYPE_CHECKING:
     from catalog.tables.iceberg import SharedTables
@@ -245,8 +246,6 @@ class IndexStager:
 
     def add(self, chunk: pa.RecordBatch | pa.Table) -> None:
         """Stage the index rows of one chunk of valid (raw) rows."""
-        from masking.token_map import token_mapping
-
         if self.subject is None or chunk.num_rows == 0:
             return
         subject = self.subject
