@@ -32,6 +32,9 @@ from hub.render import arrow_table
 from hub.settings import HubSettings
 from schemas.errors import FatalError
 
+# The demo imports the catalogue, masking and simulators inside its steps, as the commands do,
+# so that importing it (to list commands) loads none of them.
+
 SOURCES = ("population", "legal_entity", "certificate_api", "certificate_files")
 DAG_TASKS = ("extract", "validate", "mask", "register", "publish")
 SEED = 20261121

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from connectors.base import Connector
     from connectors.config import SourceConfig
 
+# Each step imports its stage inside its body: an Airflow task loads only what its step needs
+# (Great Expectations for validate, pyiceberg for register), not every stage.
+
 log = logging.getLogger(__name__)
 
 ROW_COLUMN = "_row"

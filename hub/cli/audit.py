@@ -27,6 +27,9 @@ from hub.settings import get_settings
 if TYPE_CHECKING:
     from catalog.audit import Filters, Report, Verification
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 audit_app = typer.Typer(
     help="The tamper-evident access log: verify, report, export, purge.", no_args_is_help=True
 )

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from catalog.audit import Report, Tally
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 _ALLOWED = "#3b6ea8"
 _DENIED = "#c0392b"
 _UNUSUAL = "#e67e22"

@@ -8,6 +8,9 @@ from hub.cli.output import console
 from hub.context import hub_context
 from hub.settings import HubSettings
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 broker_app = typer.Typer(help="The embedded Kafka-compatible broker.", no_args_is_help=True)
 
 

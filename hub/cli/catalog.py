@@ -27,6 +27,9 @@ from schemas.errors import ConfigurationError
 if TYPE_CHECKING:
     from catalog.entries import Catalogue, EntryView
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 catalog_app = typer.Typer(
     help="The shared catalogue (政务数据目录): entries, versions, publishing, exports.", no_args_is_help=True
 )

@@ -24,6 +24,9 @@ from hub.settings import HubSettings
 if TYPE_CHECKING:
     from catalog.metadata import Correction, MetadataStore
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 corrections_app = typer.Typer(
     help="Correction requests (校核纠错): wrong data back to the department that owns it.",
     no_args_is_help=True,

@@ -7,6 +7,9 @@ import typer
 from hub.cli.output import console
 from hub.context import hub_context
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 db_app = typer.Typer(help="The hub metadata database and its migrations.", no_args_is_help=True)
 
 

@@ -18,6 +18,9 @@ from rich.text import Text
 
 from hub.context import HubContext, hub_context
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 deliveries_app = typer.Typer(
     help="Deliveries to the grants' Kafka topics (the outbox) and their message schemas.",
     no_args_is_help=True,

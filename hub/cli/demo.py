@@ -11,6 +11,9 @@ from hub.cli.output import console, progress_bar
 from hub.context import hub_context
 from hub.settings import get_settings
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 commands = typer.Typer()
 
 

@@ -24,6 +24,9 @@ from hub.settings import get_settings
 if TYPE_CHECKING:
     from catalog.metadata import MetadataStore
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 keys_app = typer.Typer(help="Keys: token and encryption keys wrapped by a master key.", no_args_is_help=True)
 decrypt_app = typer.Typer()
 """Added to ``hub`` without a name, so that its one command is ``hub decrypt``."""

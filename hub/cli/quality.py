@@ -21,6 +21,9 @@ from hub.settings import HubSettings
 if TYPE_CHECKING:
     from catalog.entries import Scorecard
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 quality_app = typer.Typer(help="Data quality: scorecards and Data Docs.", no_args_is_help=True)
 
 console = Console()

@@ -14,6 +14,9 @@ from hub.cli.output import console, err
 from hub.context import HubContext, hub_context
 from hub.render import arrow_table
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 commands = typer.Typer()
 
 

@@ -12,6 +12,9 @@ from hub.cli.batches import print_batch
 from hub.cli.output import console, progress_bar
 from hub.context import HubContext, hub_context
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 commands = typer.Typer()
 
 

@@ -17,6 +17,9 @@ from hub.leak_scan import scan_outputs
 if TYPE_CHECKING:
     pass
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 console = Console()
 
 

@@ -15,6 +15,9 @@ from rich.console import Console
 
 from hub.settings import get_settings
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 console = Console(stderr=True)
 
 

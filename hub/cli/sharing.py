@@ -23,6 +23,9 @@ from hub.settings import get_settings
 if TYPE_CHECKING:
     from catalog.sharing import GrantRef, RequestRef
 
+# The hub's own packages are imported inside the commands: `hub --help` and every command
+# start without loading pyiceberg, DuckDB, Great Expectations or the keyring code.
+
 console = Console()
 err = Console(stderr=True)
 
