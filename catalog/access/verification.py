@@ -19,7 +19,7 @@ NFKC, whitespace removed, upper case (``x`` check characters become ``X``).
 
 The pipeline's mask step stages a batch's index rows from the raw values it already holds
 (:class:`IndexStager`); the register step upserts them on ``key_token`` into the internal
-Iceberg table ``internal.<dataset>verify_route`` (:func:`register_staged`), so the index follows
+Iceberg table ``internal.<dataset>_verify`` (:func:`register_staged`), so the index follows
 every update. During a token-key mapping period the batch's old-version tokens are retired
 as the shared table's are. The server holds each index in memory as sorted fixed-width
 numpy arrays (:class:`VerificationIndex`, 32 bytes a row) and looks a key up by binary

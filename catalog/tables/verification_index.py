@@ -117,7 +117,7 @@ BY_DATASET = {s.dataset: s for s in SUBJECTS.values()}
 
 def index_name(dataset: str) -> str:
     """The verification index table of a dataset, in namespace :data:`INDEX_NAMESPACE`."""
-    return f"{dataset}verify_route"
+    return f"{dataset}_verify"
 
 
 _DOTS = str.maketrans(dict.fromkeys(".。．•‧∙⋅・･", "·"))
@@ -274,7 +274,7 @@ class IndexStager:
 
 
 def register_staged(folder: Path, dataset: str, internal: SharedTables, *, batch_id: str) -> int | None:
-    """Upsert a batch's staged index rows into ``internal.<dataset>verify_route`` in one commit.
+    """Upsert a batch's staged index rows into ``internal.<dataset>_verify`` in one commit.
 
     Returns the index snapshot, or None when the batch staged nothing (no verification kind
     for the dataset, or no rows). Re-running it with the same batch changes nothing.
